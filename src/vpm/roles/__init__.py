@@ -1,0 +1,1 @@
+"""The five roles: watcher, curator, planner, synthesizer, archivist."""

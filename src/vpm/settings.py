@@ -1,0 +1,96 @@
+"""Settings from `VPM_*` environment variables and an optional `vpm.toml`.
+
+Precedence, highest first: explicit arguments, environment variables, the
+project's `vpm.toml`, the defaults below.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from vpm.errors import UserError
+
+DEFAULT_CHAT_GLOBS = [
+    "**/logs/**/*.jsonl",
+    "**/chats/**/*.jsonl",
+    "**/transcripts/**/*.txt",
+    "**/transcripts/**/*.md",
+    "**/transcript*.txt",
+]
+DEFAULT_EVIDENCE_DIRS = ["reports"]
+DEFAULT_WATCH_DIRS = ["STATE", ".ops"]
+
+
+class Settings(BaseSettings):
+    """Everything a cycle can be tuned by."""
+
+    model_config = SettingsConfigDict(env_prefix="VPM_", extra="ignore")
+
+    state_file: str = Field(
+        default="STATE/current_state.md",
+        description="Project-relative path of the state document.",
+    )
+    chat_globs: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_CHAT_GLOBS),
+        description="Globs (project-relative) that select chat logs.",
+    )
+    evidence_dirs: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_EVIDENCE_DIRS),
+        description="Folders whose files are evidence.",
+    )
+    watch_dirs: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_WATCH_DIRS),
+        description="Other folders whose changes are events.",
+    )
+    window_tokens: int = Field(default=512, ge=16, description="Tokens per window.")
+    window_overlap: int = Field(
+        default=64, ge=0, description="Tokens shared by neighbouring windows."
+    )
+    summary_max_chars: int = Field(
+        default=400, ge=40, description="Maximum summary length in characters."
+    )
+    max_event_text_chars: int = Field(
+        default=20000, ge=100, description="Text kept per event in the store."
+    )
+    max_evidence_bytes: int = Field(
+        default=2_000_000, ge=1000, description="Larger evidence files are not read."
+    )
+    git_max_commits: int = Field(
+        default=5000, ge=1, description="Commits read on a cold cycle."
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the store; default: SQLite under .vpm/.",
+    )
+
+
+def load_settings(project: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings, reading `PROJECT/vpm.toml` when it exists.
+
+    Raises:
+        UserError: `vpm.toml` is not valid TOML.
+    """
+    file_values: dict[str, Any] = {}
+    if project is not None:
+        toml_path = project / "vpm.toml"
+        if toml_path.is_file():
+            file_values = _read_toml(toml_path)
+    settings = Settings()
+    env_set = settings.model_fields_set
+    merged = {k: v for k, v in file_values.items() if k not in env_set}
+    merged.update({k: v for k, v in overrides.items() if v is not None})
+    return settings.model_copy(update=merged) if merged else settings
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: invalid TOML: {exc}") from exc
+    section = data.get("vpm", data)
+    return {k: v for k, v in section.items() if k in Settings.model_fields}
