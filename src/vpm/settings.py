@@ -67,6 +67,11 @@ class Settings(BaseSettings):
         default=None,
         description="SQLAlchemy URL of the store; default: SQLite under .vpm/.",
     )
+    workload_id: str | None = Field(
+        default=None,
+        description="Workload identity of this process, such as a SPIFFE ID, "
+        "recorded on the agents of provenance records.",
+    )
 
 
 def load_settings(project: Path | None = None, **overrides: Any) -> Settings:

@@ -4,6 +4,6 @@ SQLite under the project's data folder by default; any SQLAlchemy URL
 (PostgreSQL included) through the `database_url` setting.
 """
 
-from vpm.store.core import Store, open_store
+from vpm.store.core import Store, open_store, read_last_cycle
 
-__all__ = ["Store", "open_store"]
+__all__ = ["Store", "open_store", "read_last_cycle"]

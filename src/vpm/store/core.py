@@ -286,3 +286,28 @@ def _finding_row(item: Finding, cycle_id: int) -> dict[str, Any]:
         "message": item.message,
         "data": item.model_dump(),
     }
+
+
+def read_last_cycle(database: Path) -> dict[str, Any] | None:
+    """Read the newest cycle from a SQLite file without writing to it.
+
+    Returns None when the file does not exist or holds no cycle yet.
+    """
+    import sqlite3
+
+    if not database.is_file():
+        return None
+    uri = f"file:{database}?mode=ro"
+    try:
+        with sqlite3.connect(uri, uri=True) as conn:
+            row = conn.execute(
+                "SELECT id, trace_id, started_at, finished_at, event_count, "
+                "finding_count FROM cycles ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot read {database}: {exc}") from exc
+    if row is None:
+        return None
+    keys = ("id", "trace_id", "started_at", "finished_at", "event_count",
+            "finding_count")
+    return dict(zip(keys, row, strict=True))

@@ -1,0 +1,177 @@
+"""One cycle of the five roles in one process."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vpm.engines.offline import OfflineEngine
+from vpm.errors import ProjectNotFound, StateNotFound
+from vpm.model import Problem
+from vpm.roles.archivist import ArchiveInput, ArchiveOutput, archive
+from vpm.roles.context import RoleContext
+from vpm.roles.curator import CurationInput, curate
+from vpm.roles.planner import PlanInput, PlanOutput, plan
+from vpm.roles.synthesizer import SynthesisInput, synthesize
+from vpm.roles.watcher import FILES_WATERMARK, WatchInput, watch
+from vpm.settings import Settings, load_settings
+from vpm.state.parse import read_state
+from vpm.store import Store, open_store
+
+log = logging.getLogger("vpm")
+
+
+@dataclass
+class Layout:
+    """Where a project's outputs go."""
+
+    project: Path
+    data_dir: Path
+    reports_dir: Path
+
+    @classmethod
+    def for_project(cls, project: Path, out: Path | None) -> Layout:
+        """Outputs go under `out` when given, else into the project itself."""
+        project = project.resolve()
+        if not project.is_dir():
+            raise ProjectNotFound(f"project folder not found: {project}")
+        if out is None:
+            return cls(project, project / ".vpm", project / "reports" / "vpm")
+        out = out.resolve()
+        return cls(project, out / ".vpm", out / "reports")
+
+    @property
+    def database(self) -> Path:
+        return self.data_dir / "vpm.db"
+
+
+@dataclass
+class CycleResult:
+    """What `run_cycle` did."""
+
+    noop: bool
+    cycle_id: int | None
+    plan: PlanOutput | None
+    summary: str = ""
+    event_counts: dict[str, int] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    archive: ArchiveOutput | None = None
+    durations_ms: dict[str, float] = field(default_factory=dict)
+    last: dict[str, Any] | None = None
+
+
+def make_context(layout: Layout, settings: Settings, store: Store) -> RoleContext:
+    return RoleContext(
+        project=layout.project,
+        data_dir=layout.data_dir,
+        reports_dir=layout.reports_dir,
+        store=store,
+        engine=OfflineEngine(),
+        settings=settings,
+        trace_id=uuid.uuid4().hex,
+    )
+
+
+def run_cycle(
+    project: Path, out: Path | None = None, settings: Settings | None = None
+) -> CycleResult:
+    """Run watcher, curator, planner, synthesizer and archivist once.
+
+    With nothing new since the last cycle, nothing is planned or written and
+    the result carries the last cycle's record (`noop=True`).
+    """
+    layout = Layout.for_project(project, out)
+    settings = settings or load_settings(layout.project)
+    store = open_store(settings.database_url, layout.data_dir)
+    try:
+        return _run(layout, settings, store)
+    finally:
+        store.close()
+
+
+def _run(layout: Layout, settings: Settings, store: Store) -> CycleResult:
+    ctx = make_context(layout, settings, store)
+    timer = _Timer()
+    started = ctx.clock().isoformat()
+    with timer("watcher"):
+        watched = watch(WatchInput(project=str(layout.project)), ctx)
+    last = store.last_cycle()
+    if not watched.events and last is not None:
+        log.info("nothing new since cycle %s", last["id"])
+        return CycleResult(noop=True, cycle_id=last["id"], plan=None, last=last,
+                           problems=watched.problems, durations_ms=timer.ms)
+    with timer("curator"):
+        chat = [e for e in watched.events if e.kind == "chat"]
+        curated = curate(CurationInput(events=chat), ctx)
+    with timer("planner"):
+        planned = plan(PlanInput(project=str(layout.project),
+                                 state_file=settings.state_file), ctx)
+    with timer("synthesizer"):
+        doc = _read_doc(layout.project, settings.state_file)
+        synthesis = synthesize(SynthesisInput(plan=planned, digests=curated.digests),
+                               ctx, doc)
+    problems = [*watched.problems, *curated.problems, *planned.problems]
+    with timer("archivist"):
+        archived = archive(
+            ArchiveInput(
+                started_at=started,
+                events=watched.events,
+                watermarks=watched.watermarks,
+                inputs=_input_hashes(watched.watermarks, watched.events),
+                digests=curated.digests,
+                plan=planned,
+                synthesis=synthesis,
+                problems=problems,
+                durations_ms=timer.ms,
+            ),
+            ctx,
+        )
+    counts: dict[str, int] = {}
+    for item in watched.events:
+        counts[item.kind] = counts.get(item.kind, 0) + 1
+    return CycleResult(
+        noop=False,
+        cycle_id=archived.cycle_id,
+        plan=planned,
+        summary=synthesis.summary,
+        event_counts=counts,
+        problems=[*problems, *archived.problems],
+        archive=archived,
+        durations_ms=timer.ms,
+    )
+
+
+def _read_doc(project: Path, state_file: str):
+    try:
+        return read_state(project / state_file, state_file)
+    except StateNotFound:
+        return None
+
+
+def _input_hashes(watermarks: dict[str, dict[str, Any]], events) -> dict[str, str]:
+    hashes = {rel: str(value[2]) for rel, value in watermarks.get(FILES_WATERMARK, {}).items()}
+    for item in events:
+        if item.kind == "commit":
+            hashes[f"git:{item.key}"] = item.key
+    return dict(sorted(hashes.items()))
+
+
+class _Timer:
+    """Collect wall time per role in milliseconds."""
+
+    def __init__(self) -> None:
+        self.ms: dict[str, float] = {}
+
+    def __call__(self, name: str) -> _Timer:
+        self._name = name
+        return self
+
+    def __enter__(self) -> None:
+        self._start = time.perf_counter()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.ms[self._name] = round((time.perf_counter() - self._start) * 1000, 2)

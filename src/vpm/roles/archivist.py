@@ -1,0 +1,223 @@
+"""Archivist: write the cycle report, the memory and the store records."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from vpm.fsio import write_json_atomic, write_text_atomic
+from vpm.model import Event, Problem, SessionDigest
+from vpm.roles.context import RoleContext
+from vpm.roles.planner import PlanOutput
+from vpm.roles.synthesizer import SynthesisOutput
+
+log = logging.getLogger("vpm")
+
+MEMORY_FILE = "memory.json"
+MEMORY_LIMIT = 500
+
+
+class ArchiveInput(BaseModel):
+    """Everything one cycle produced."""
+
+    started_at: str
+    events: list[Event]
+    watermarks: dict[str, dict[str, Any]]
+    inputs: dict[str, str] = Field(description="Input path or id -> sha256.")
+    digests: list[SessionDigest]
+    plan: PlanOutput
+    synthesis: SynthesisOutput
+    problems: list[Problem]
+    durations_ms: dict[str, float]
+
+
+class ArchiveOutput(BaseModel):
+    """Where the outputs went and the stored cycle id."""
+
+    cycle_id: int
+    outputs: dict[str, str] = Field(description="Output path -> sha256.")
+    report_markdown: str
+    report_json: str
+    problems: list[Problem] = Field(default_factory=list)
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def archive(inp: ArchiveInput, ctx: RoleContext) -> ArchiveOutput:
+    """Write outputs atomically, then record the cycle in one transaction."""
+    problems: list[Problem] = []
+    outputs: dict[str, str] = {}
+    reports = ctx.reports_dir
+    files = {
+        "digest.md": inp.synthesis.digest_markdown,
+        "nav.mmd": inp.synthesis.mermaid,
+        "state.patch": inp.synthesis.state_patch,
+    }
+    for name, text in files.items():
+        write_text_atomic(reports / name, text)
+        outputs[str(reports / name)] = sha256_text(text)
+    memory_path = ctx.data_dir / MEMORY_FILE
+    memory_text = _prepend_memory(memory_path, inp, ctx, problems)
+    outputs[str(memory_path)] = sha256_text(memory_text)
+    finished = ctx.clock().isoformat()
+    report = _report(inp, outputs, finished, problems, ctx)
+    cycle_id = ctx.store.record_cycle(
+        trace_id=ctx.trace_id,
+        started_at=inp.started_at,
+        finished_at=finished,
+        events=inp.events,
+        findings=inp.plan.findings,
+        result=_stored_result(inp),
+        watermarks=inp.watermarks,
+    )
+    report["cycle_id"] = cycle_id
+    json_path = reports / "cycle.json"
+    md_path = reports / "cycle.md"
+    write_json_atomic(json_path, report)
+    write_text_atomic(md_path, render_report(report))
+    log.info("cycle %s recorded: %d events, %d findings", cycle_id,
+             len(inp.events), len(inp.plan.findings))
+    return ArchiveOutput(
+        cycle_id=cycle_id,
+        outputs=outputs,
+        report_markdown=str(md_path),
+        report_json=str(json_path),
+        problems=problems,
+    )
+
+
+def _stored_result(inp: ArchiveInput) -> dict[str, Any]:
+    return json.loads(
+        json.dumps(
+            {
+                "plan": inp.plan.model_dump(),
+                "summary": inp.synthesis.summary,
+                "digests": [d.model_dump() for d in inp.digests],
+                "patch_changes": inp.synthesis.patch_changes,
+            },
+            default=str,
+        )
+    )
+
+
+def _prepend_memory(
+    path: Path, inp: ArchiveInput, ctx: RoleContext, problems: list[Problem]
+) -> str:
+    """Put this cycle's summaries first in memory.json.
+
+    A memory file that is not a JSON list is moved aside to `.bak` so the
+    cycle can go on and nothing in it is lost.
+    """
+    entries = _read_memory(path, problems)
+    stamp = ctx.clock().isoformat()
+    new = [
+        {"summary": d.summary, "session_id": d.session_id, "source": d.source,
+         "engine": d.run.engine, "created_at": stamp}
+        for d in inp.digests
+    ]
+    new.append({"summary": inp.synthesis.summary, "session_id": None,
+                "source": "cycle", "engine": "offline", "created_at": stamp})
+    memory = (new + entries)[:MEMORY_LIMIT]
+    text = json.dumps(memory, ensure_ascii=False, indent=2) + "\n"
+    write_text_atomic(path, text)
+    return text
+
+
+def _read_memory(path: Path, problems: list[Problem]) -> list[Any]:
+    if not path.exists():
+        return []
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(data, list):
+            return data
+        reason, line = "is not a JSON list", 1
+    except json.JSONDecodeError as exc:
+        reason, line = f"is not valid JSON ({exc.msg})", exc.lineno
+    except UnicodeDecodeError:
+        reason, line = "is not UTF-8 text", None
+    backup = path.with_name(path.name + ".bak")
+    path.replace(backup)
+    problems.append(
+        Problem(
+            path=str(path),
+            line=line,
+            message=f"memory file {reason}; moved to {backup.name} and started anew",
+        )
+    )
+    log.warning("memory file %s %s; moved to %s", path, reason, backup)
+    return []
+
+
+def _report(
+    inp: ArchiveInput,
+    outputs: dict[str, str],
+    finished: str,
+    problems: list[Problem],
+    ctx: RoleContext,
+) -> dict[str, Any]:
+    plan = inp.plan
+    return {
+        "trace_id": ctx.trace_id,
+        "project": str(ctx.project),
+        "started_at": inp.started_at,
+        "finished_at": finished,
+        "durations_ms": inp.durations_ms,
+        "events": _event_counts(inp.events),
+        "phase": plan.phase,
+        "short_goal": plan.short_goal,
+        "delta": plan.delta,
+        "next_move": plan.next_move.model_dump(),
+        "criteria": [c.model_dump() for c in plan.criteria],
+        "findings": [f.model_dump() for f in plan.findings],
+        "summary": inp.synthesis.summary,
+        "sessions": [d.model_dump() for d in inp.digests],
+        "problems": [p.model_dump() for p in [*inp.problems, *problems]],
+        "inputs": inp.inputs,
+        "outputs": outputs,
+    }
+
+
+def _event_counts(events: list[Event]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for item in events:
+        counts[item.kind] = counts.get(item.kind, 0) + 1
+    return counts
+
+
+def render_report(report: dict[str, Any]) -> str:
+    """Render the cycle report as Markdown."""
+    lines = [
+        f"# vpm cycle {report.get('cycle_id', '')}",
+        "",
+        f"- Trace id: `{report['trace_id']}`",
+        f"- Started: {report['started_at']}",
+        f"- Finished: {report['finished_at']}",
+        f"- Phase: {report['phase']}",
+        f"- Events: {report['events']}",
+        f"- δ: {report['delta']}",
+        f"- Next move: {report['next_move']['action']} (rule "
+        f"`{report['next_move']['rule']}`)",
+        "",
+        "## Findings",
+        "",
+    ]
+    for finding in report["findings"]:
+        where = f"{finding['path']}:{finding['line']}" if finding["line"] else finding["path"]
+        lines.append(f"- {finding['kind']} `{where}`: {finding['message']}")
+    if report["problems"]:
+        lines += ["", "## Input problems", ""]
+        for problem in report["problems"]:
+            where = problem["path"] + (f":{problem['line']}" if problem["line"] else "")
+            lines.append(f"- `{where}`: {problem['message']}")
+    lines += ["", "## Inputs (sha256)", ""]
+    lines += [f"- `{name}` {digest}" for name, digest in sorted(report["inputs"].items())]
+    lines += ["", "## Outputs (sha256)", ""]
+    lines += [f"- `{name}` {digest}" for name, digest in sorted(report["outputs"].items())]
+    return "\n".join(lines) + "\n"

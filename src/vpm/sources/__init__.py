@@ -1,0 +1,1 @@
+"""Readers for what a project holds: files, chat logs, git history."""
