@@ -61,9 +61,12 @@ def main() -> None:
     cold = min(r["seconds"] for r in colds)
     warm = min(r["seconds"] for r in warms)
     print(f"corpus tree: {files} files, best of {args.repeat} runs")
-    print(f"cold cycle:        {cold * 1000:8.1f} ms   peak {colds[0]['peak_mib']:.1f} MiB")
-    print(f"incremental cycle: {warm * 1000:8.1f} ms   peak {warms[0]['peak_mib']:.1f} MiB"
-          f"   noop={warms[0]['noop']}")
+    cold_peak, warm_peak = colds[0]["peak_mib"], warms[0]["peak_mib"]
+    print(f"cold cycle:        {cold * 1000:8.1f} ms   peak {cold_peak:.1f} MiB")
+    print(
+        f"incremental cycle: {warm * 1000:8.1f} ms   peak {warm_peak:.1f} MiB"
+        f"   noop={warms[0]['noop']}"
+    )
     print(f"incremental / cold: {warm / cold:.3f}")
     print(f"cold roles (ms): {colds[0]['roles_ms']}")
     print(f"cold events: {colds[0]['events']}")

@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -40,7 +40,7 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 SEVERITY_STYLE = {"error": "red", "warning": "yellow", "info": "cyan"}
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     text = "text"
     json = "json"
 
@@ -50,7 +50,9 @@ ProjectArg = Annotated[
 ]
 OutOption = Annotated[
     Path | None,
-    typer.Option("--out", help="Write outputs under this folder instead of the project."),
+    typer.Option(
+        "--out", help="Write outputs under this folder instead of the project."
+    ),
 ]
 FormatOption = Annotated[
     OutputFormat, typer.Option("--format", help="Output format: text or json.")
@@ -72,7 +74,9 @@ def user_errors() -> Iterator[None]:
 
 @app.callback()
 def _configure(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log progress.")
+    ] = False,
 ) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
@@ -108,7 +112,9 @@ def cycle(
         return
     _print_problems(result.problems)
     if result.noop:
-        console.print(f"Nothing new since cycle {result.cycle_id}; nothing was written.")
+        console.print(
+            f"Nothing new since cycle {result.cycle_id}; nothing was written."
+        )
         return
     events = ", ".join(f"{n} {k}" for k, n in sorted(result.event_counts.items()))
     console.print(f"Cycle {result.cycle_id}: {events or 'no'} events.")
@@ -131,7 +137,9 @@ def status(
     with user_errors():
         layout = Layout.for_project(project, out)
         settings = load_settings(layout.project)
-        result = plan(PlanInput(project=str(layout.project), state_file=settings.state_file))
+        result = plan(
+            PlanInput(project=str(layout.project), state_file=settings.state_file)
+        )
         last = read_last_cycle(layout.database)
     if output_format is OutputFormat.json:
         _print_json({**result.model_dump(), "last_cycle": last})
@@ -190,7 +198,9 @@ def _lint(state_file: Path, project: Path | None) -> tuple[list[Finding], list[A
 
 
 def _print_json(payload: Any) -> None:
-    sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2, default=str) + "\n")
+    sys.stdout.write(
+        json.dumps(payload, ensure_ascii=False, indent=2, default=str) + "\n"
+    )
 
 
 def _print_problems(problems: list[Any]) -> None:
@@ -200,9 +210,12 @@ def _print_problems(problems: list[Any]) -> None:
 
 def _finding_text(finding: Finding) -> str:
     style = SEVERITY_STYLE[finding.severity]
-    text = f"[{style}]{finding.kind}[/{style}] {escape(finding.location)}: {escape(finding.message)}"
+    location, message = escape(finding.location), escape(finding.message)
+    text = f"[{style}]{finding.kind}[/{style}] {location}: {message}"
     if finding.evidence:
-        where = finding.evidence + (f":{finding.evidence_line}" if finding.evidence_line else "")
+        where = finding.evidence + (
+            f":{finding.evidence_line}" if finding.evidence_line else ""
+        )
         text += f"\n    evidence {escape(where)}"
     if finding.quote:
         text += f"\n    “{escape(finding.quote[:160])}”"
@@ -226,7 +239,9 @@ def _print_plan(result: PlanOutput, project: Path) -> None:
         console.print("\n[bold]Exit criteria[/bold]")
         for criterion in result.criteria:
             mark = "[green]met[/green]" if criterion.met else "[red]not met[/red]"
-            console.print(f"  {mark} {escape(criterion.text)}\n      {escape(criterion.basis)}")
+            console.print(
+                f"  {mark} {escape(criterion.text)}\n      {escape(criterion.basis)}"
+            )
     console.print(f"\n[bold]δ (gap)[/bold] {escape(result.delta)}")
     for finding in result.findings:
         console.print("  " + _finding_text(finding).replace("\n", "\n  "))

@@ -6,6 +6,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -102,18 +103,26 @@ def _run(layout: Layout, settings: Settings, store: Store) -> CycleResult:
     last = store.last_cycle()
     if not watched.events and last is not None:
         log.info("nothing new since cycle %s", last["id"])
-        return CycleResult(noop=True, cycle_id=last["id"], plan=None, last=last,
-                           problems=watched.problems, durations_ms=timer.ms)
+        return CycleResult(
+            noop=True,
+            cycle_id=last["id"],
+            plan=None,
+            last=last,
+            problems=watched.problems,
+            durations_ms=timer.ms,
+        )
     with timer("curator"):
         chat = [e for e in watched.events if e.kind == "chat"]
         curated = curate(CurationInput(events=chat), ctx)
     with timer("planner"):
-        planned = plan(PlanInput(project=str(layout.project),
-                                 state_file=settings.state_file), ctx)
+        planned = plan(
+            PlanInput(project=str(layout.project), state_file=settings.state_file), ctx
+        )
     with timer("synthesizer"):
         doc = _read_doc(layout.project, settings.state_file)
-        synthesis = synthesize(SynthesisInput(plan=planned, digests=curated.digests),
-                               ctx, doc)
+        synthesis = synthesize(
+            SynthesisInput(plan=planned, digests=curated.digests), ctx, doc
+        )
     problems = [*watched.problems, *curated.problems, *planned.problems]
     with timer("archivist"):
         archived = archive(
@@ -127,6 +136,7 @@ def _run(layout: Layout, settings: Settings, store: Store) -> CycleResult:
                 synthesis=synthesis,
                 problems=problems,
                 durations_ms=timer.ms,
+                role_times=timer.spans,
             ),
             ctx,
         )
@@ -153,7 +163,9 @@ def _read_doc(project: Path, state_file: str):
 
 
 def _input_hashes(watermarks: dict[str, dict[str, Any]], events) -> dict[str, str]:
-    hashes = {rel: str(value[2]) for rel, value in watermarks.get(FILES_WATERMARK, {}).items()}
+    hashes = {
+        rel: str(value[2]) for rel, value in watermarks.get(FILES_WATERMARK, {}).items()
+    }
     for item in events:
         if item.kind == "commit":
             hashes[f"git:{item.key}"] = item.key
@@ -161,10 +173,11 @@ def _input_hashes(watermarks: dict[str, dict[str, Any]], events) -> dict[str, st
 
 
 class _Timer:
-    """Collect wall time per role in milliseconds."""
+    """Collect each role's wall time (ms) and its start and end times."""
 
     def __init__(self) -> None:
         self.ms: dict[str, float] = {}
+        self.spans: dict[str, tuple[datetime, datetime]] = {}
 
     def __call__(self, name: str) -> _Timer:
         self._name = name
@@ -172,6 +185,8 @@ class _Timer:
 
     def __enter__(self) -> None:
         self._start = time.perf_counter()
+        self._started_at = datetime.now(UTC)
 
     def __exit__(self, *_exc: object) -> None:
         self.ms[self._name] = round((time.perf_counter() - self._start) * 1000, 2)
+        self.spans[self._name] = (self._started_at, datetime.now(UTC))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from vpm.fsio import write_json_atomic, write_text_atomic
 from vpm.model import Event, Problem, SessionDigest
 from vpm.roles.context import RoleContext
 from vpm.roles.planner import PlanOutput
+from vpm.roles.provenance import record_provenance
 from vpm.roles.synthesizer import SynthesisOutput
 
 log = logging.getLogger("vpm")
@@ -34,6 +36,9 @@ class ArchiveInput(BaseModel):
     synthesis: SynthesisOutput
     problems: list[Problem]
     durations_ms: dict[str, float]
+    role_times: dict[str, tuple[datetime, datetime]] = Field(
+        default_factory=dict, description="Start and end of each role's run."
+    )
 
 
 class ArchiveOutput(BaseModel):
@@ -66,7 +71,8 @@ def archive(inp: ArchiveInput, ctx: RoleContext) -> ArchiveOutput:
     memory_path = ctx.data_dir / MEMORY_FILE
     memory_text = _prepend_memory(memory_path, inp, ctx, problems)
     outputs[str(memory_path)] = sha256_text(memory_text)
-    finished = ctx.clock().isoformat()
+    finished_at = ctx.clock()
+    finished = finished_at.isoformat()
     report = _report(inp, outputs, finished, problems, ctx)
     cycle_id = ctx.store.record_cycle(
         trace_id=ctx.trace_id,
@@ -78,12 +84,20 @@ def archive(inp: ArchiveInput, ctx: RoleContext) -> ArchiveOutput:
         watermarks=inp.watermarks,
     )
     report["cycle_id"] = cycle_id
+    problem = record_provenance(inp, ctx, outputs, finished_at)
+    if problem is not None:
+        problems.append(problem)
+        report["problems"].append(problem.model_dump())
     json_path = reports / "cycle.json"
     md_path = reports / "cycle.md"
     write_json_atomic(json_path, report)
     write_text_atomic(md_path, render_report(report))
-    log.info("cycle %s recorded: %d events, %d findings", cycle_id,
-             len(inp.events), len(inp.plan.findings))
+    log.info(
+        "cycle %s recorded: %d events, %d findings",
+        cycle_id,
+        len(inp.events),
+        len(inp.plan.findings),
+    )
     return ArchiveOutput(
         cycle_id=cycle_id,
         outputs=outputs,
@@ -118,12 +132,24 @@ def _prepend_memory(
     entries = _read_memory(path, problems)
     stamp = ctx.clock().isoformat()
     new = [
-        {"summary": d.summary, "session_id": d.session_id, "source": d.source,
-         "engine": d.run.engine, "created_at": stamp}
+        {
+            "summary": d.summary,
+            "session_id": d.session_id,
+            "source": d.source,
+            "engine": d.run.engine,
+            "created_at": stamp,
+        }
         for d in inp.digests
     ]
-    new.append({"summary": inp.synthesis.summary, "session_id": None,
-                "source": "cycle", "engine": "offline", "created_at": stamp})
+    new.append(
+        {
+            "summary": inp.synthesis.summary,
+            "session_id": None,
+            "source": "cycle",
+            "engine": "offline",
+            "created_at": stamp,
+        }
+    )
     memory = (new + entries)[:MEMORY_LIMIT]
     text = json.dumps(memory, ensure_ascii=False, indent=2) + "\n"
     write_text_atomic(path, text)
@@ -209,7 +235,11 @@ def render_report(report: dict[str, Any]) -> str:
         "",
     ]
     for finding in report["findings"]:
-        where = f"{finding['path']}:{finding['line']}" if finding["line"] else finding["path"]
+        where = (
+            f"{finding['path']}:{finding['line']}"
+            if finding["line"]
+            else finding["path"]
+        )
         lines.append(f"- {finding['kind']} `{where}`: {finding['message']}")
     if report["problems"]:
         lines += ["", "## Input problems", ""]
@@ -217,7 +247,11 @@ def render_report(report: dict[str, Any]) -> str:
             where = problem["path"] + (f":{problem['line']}" if problem["line"] else "")
             lines.append(f"- `{where}`: {problem['message']}")
     lines += ["", "## Inputs (sha256)", ""]
-    lines += [f"- `{name}` {digest}" for name, digest in sorted(report["inputs"].items())]
+    lines += [
+        f"- `{name}` {digest}" for name, digest in sorted(report["inputs"].items())
+    ]
     lines += ["", "## Outputs (sha256)", ""]
-    lines += [f"- `{name}` {digest}" for name, digest in sorted(report["outputs"].items())]
+    lines += [
+        f"- `{name}` {digest}" for name, digest in sorted(report["outputs"].items())
+    ]
     return "\n".join(lines) + "\n"

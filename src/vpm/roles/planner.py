@@ -262,7 +262,9 @@ def _current(doc: StateDocument) -> list[TextLine]:
 def _goal(doc: StateDocument) -> list[TextLine]:
     lines = []
     if doc.short_goal:
-        lines.append(TextLine(text=doc.short_goal, line=doc.front.line_of("short_goal")))
+        lines.append(
+            TextLine(text=doc.short_goal, line=doc.front.line_of("short_goal"))
+        )
     lines += [TextLine(text=text, line=line) for text, line in doc.exit_criteria]
     if not doc.exit_criteria:
         lines += [TextLine(text=i.text, line=i.line) for i in doc.section_items("goal")]
@@ -324,7 +326,9 @@ def decide_next_move(
     for rule, kinds, template in RULES:
         matching = [f for f in findings if f.kind in kinds]
         if matching:
-            first = min(matching, key=lambda f: (SEVERITY_ORDER[f.severity], f.line or 0))
+            first = min(
+                matching, key=lambda f: (SEVERITY_ORDER[f.severity], f.line or 0)
+            )
             subject = first.subject or first.evidence or "the claim"
             return NextMove(
                 rule=rule,

@@ -20,7 +20,9 @@ from vpm.state.citations import find_citations
 from vpm.state.parse import StateDocument
 
 CJK = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
-MARK = re.compile(r"\s*[（(]\s*←\s*(?:現在地|current)\s*[)）]|\s*\((?:current)\)", re.IGNORECASE)
+MARK = re.compile(
+    r"\s*[（(]\s*←\s*(?:現在地|current)\s*[)）]|\s*\((?:current)\)", re.IGNORECASE
+)
 
 
 class SynthesisInput(BaseModel):
@@ -47,7 +49,9 @@ def synthesize(
 ) -> SynthesisOutput:
     """Render the digest, the diagram and the proposed state patch."""
     summary = _summary(inp, ctx)
-    patch, changes = propose_patch(doc, inp.plan.findings, ctx.clock()) if doc else ("", [])
+    patch, changes = (
+        propose_patch(doc, inp.plan.findings, ctx.clock()) if doc else ("", [])
+    )
     return SynthesisOutput(
         summary=summary,
         digest_markdown=render_digest(inp, summary),
@@ -60,7 +64,9 @@ def synthesize(
 def _summary(inp: SynthesisInput, ctx: RoleContext) -> str:
     limit = ctx.settings.summary_max_chars
     plan = inp.plan
-    head = f"{plan.phase or 'Phase unknown'}: {plan.delta} Next: {plan.next_move.action}"
+    head = (
+        f"{plan.phase or 'Phase unknown'}: {plan.delta} Next: {plan.next_move.action}"
+    )
     if not inp.digests:
         return clip_text(head, limit)
     joined = "\n".join(d.summary for d in inp.digests)
@@ -94,15 +100,25 @@ def render_digest(inp: SynthesisInput, summary: str) -> str:
         questions += digest.extractions.questions
         todos += digest.extractions.todos
         risks += digest.extractions.risks
-    lines = ["# Session digest", "", "## Summary", "", summary, "",
-             f"({len(summary)} characters)"]
+    lines = [
+        "# Session digest",
+        "",
+        "## Summary",
+        "",
+        summary,
+        "",
+        f"({len(summary)} characters)",
+    ]
     lines += ["", "## Current position (C)", ""]
     lines += _bullets([_cite(t.text, plan.state_path, t.line) for t in plan.current])
     lines += ["", "## Goal (G)", ""]
     lines += _bullets([_cite(t.text, plan.state_path, t.line) for t in plan.goal])
     lines += ["", "## Exit criteria", ""]
     lines += _bullets(
-        [f"{'met' if c.met else 'not met'}: {c.text} ({c.basis})" for c in plan.criteria]
+        [
+            f"{'met' if c.met else 'not met'}: {c.text} ({c.basis})"
+            for c in plan.criteria
+        ]
     )
     lines += ["", "## Gap (δ)", "", plan.delta, ""]
     lines += _bullets([_finding_line(f) for f in plan.findings], "- No findings.")
@@ -114,8 +130,14 @@ def render_digest(inp: SynthesisInput, summary: str) -> str:
     ):
         lines += ["", f"## {title}", ""] + _bullets(_unique(items))
     move = plan.next_move
-    lines += ["", "## Next move", "", f"**{move.action}**", "", f"Rule `{move.rule}`: "
-              f"{move.reason}"]
+    lines += [
+        "",
+        "## Next move",
+        "",
+        f"**{move.action}**",
+        "",
+        f"Rule `{move.rule}`: {move.reason}",
+    ]
     if move.cites:
         lines += ["", "Cites: " + ", ".join(f"`{c}`" for c in move.cites)]
     if inp.digests:
@@ -140,9 +162,14 @@ def _cite(text: str, path: str, line: int | None) -> str:
 
 
 def _finding_line(finding: Finding) -> str:
-    text = f"**{finding.kind}** ({finding.severity}) `{finding.location}`: {finding.message}"
+    label = f"**{finding.kind}** ({finding.severity})"
+    text = f"{label} `{finding.location}`: {finding.message}"
     if finding.evidence:
-        where = f"{finding.evidence}:{finding.evidence_line}" if finding.evidence_line else finding.evidence
+        where = (
+            f"{finding.evidence}:{finding.evidence_line}"
+            if finding.evidence_line
+            else finding.evidence
+        )
         text += f" Evidence `{where}`"
     if finding.quote:
         text += f" — “{finding.quote[:160]}”"
@@ -235,7 +262,12 @@ def _fix_stale(lines: list[str], finding: Finding, _doc: StateDocument) -> str |
     index = finding.line - 1
     text = lines[index]
     listed = m.LIST_ITEM.match(text)
-    if not listed or "~~" in text or not finding.subject and "line" not in finding.message:
+    if (
+        not listed
+        or "~~" in text
+        or not finding.subject
+        and "line" not in finding.message
+    ):
         return None
     body = listed.group("text")
     prefix = text[: listed.start("text")]
@@ -255,8 +287,12 @@ def _fix_phase(lines: list[str], finding: Finding, doc: StateDocument) -> str | 
     if declared:
         phase_number = declared[0].lstrip("P")
         for other in range(len(lines)):
-            if other != index and re.search(rf"Phase\s*{phase_number}\b", lines[other]) \
-                    and m.LIST_ITEM.match(lines[other]) and abs(other - index) < 10:
+            if (
+                other != index
+                and re.search(rf"Phase\s*{phase_number}\b", lines[other])
+                and m.LIST_ITEM.match(lines[other])
+                and abs(other - index) < 10
+            ):
                 lines[other] = lines[other].replace(
                     f"Phase {phase_number}", f"Phase {phase_number}（←現在地）", 1
                 )
@@ -278,4 +314,6 @@ def _touch_updated_at(lines: list[str], doc: StateDocument, now: datetime) -> No
     if not line:
         return
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-    lines[line - 1] = re.sub(r"(updated_at\**\s*:\s*).*$", rf"\g<1>{stamp}", lines[line - 1])
+    lines[line - 1] = re.sub(
+        r"(updated_at\**\s*:\s*).*$", rf"\g<1>{stamp}", lines[line - 1]
+    )

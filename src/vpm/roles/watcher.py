@@ -85,8 +85,9 @@ def watch(inp: WatchInput, ctx: RoleContext) -> WatchOutput:
     out.events = _only_new(candidates, ctx)
     out.events.extend(_git_events(project, ctx, out))
     out.watermarks[FILES_WATERMARK] = new_marks
-    log.debug("watcher: %d files, %d read, %d events", out.scanned, out.read,
-              len(out.events))
+    log.debug(
+        "watcher: %d files, %d read, %d events", out.scanned, out.read, len(out.events)
+    )
     return out
 
 
@@ -122,8 +123,11 @@ def _file_event(
         except UnicodeDecodeError as exc:
             line = data[: exc.start].count(b"\n") + 1
             problems.append(
-                Problem(path=rel, line=line, message="not valid UTF-8; read with "
-                        "undecodable bytes replaced")
+                Problem(
+                    path=rel,
+                    line=line,
+                    message="not valid UTF-8; read with undecodable bytes replaced",
+                )
             )
             text = data.decode("utf-8-sig", errors="replace")
     else:
@@ -139,8 +143,7 @@ def _file_event(
         content_hash=digest,
         title=rel,
         text=text[:limit],
-        data={"size": len(data), "binary": not is_text,
-              "truncated": len(text) > limit},
+        data={"size": len(data), "binary": not is_text, "truncated": len(text) > limit},
     )
 
 
@@ -165,7 +168,9 @@ def _chat_events(project: Path, rel: str, problems: list[Problem]) -> list[Event
 def _chat_event(message: ChatMessage) -> Event:
     body = f"{message.role}\x00{message.text}".encode()
     return Event(
-        id=event_id("chat", message.source, f"{message.session_id}/{message.message_id}"),
+        id=event_id(
+            "chat", message.source, f"{message.session_id}/{message.message_id}"
+        ),
         kind="chat",
         source=message.source,
         key=message.message_id,

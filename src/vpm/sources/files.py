@@ -82,4 +82,6 @@ def stat_changed(path: Path, previous: FileStat | None) -> tuple[bool, os.stat_r
     info = path.stat()
     if previous is None:
         return True, info
-    return (info.st_mtime_ns != previous.mtime_ns or info.st_size != previous.size), info
+    return (
+        info.st_mtime_ns != previous.mtime_ns or info.st_size != previous.size
+    ), info

@@ -66,7 +66,7 @@ class EvidenceCheck(BaseModel):
     is_dir: bool = Field(default=False, description="The path is a folder.")
     files: list[str] = Field(
         default_factory=list,
-        description="Project-relative files checked: the file, or sorted matches.",
+        description="Project-relative files cited: the file, or sorted matches.",
     )
     closest: str | None = Field(
         default=None, description="Most similar existing file when `path` is missing."

@@ -36,7 +36,8 @@ STATUS_LINE = re.compile(
 )
 EVIDENCE_LINE = re.compile(r"^\s*[-*]?\s*\**(?:evidence|証跡)\**\s*[:：]", re.I)
 CURRENT_PHASE_MARK = re.compile(
-    r"←\s*(?:現在地|current)|\(current\)|（current）|\bcurrent phase\b|^\**現在地\**\s*[:：]",
+    r"←\s*(?:現在地|current)|\(current\)|（current）|\bcurrent phase\b|"
+    r"^\**現在地\**\s*[:：]",
     re.IGNORECASE,
 )
 CHECKBOX = re.compile(r"^\s*[-*+]\s*\[(?P<mark>[ xX✓])\]\s*(?P<text>.*)$")

@@ -72,9 +72,11 @@ NAME = (
     r"|success[ _]?rate(?:_percent|_pct)?|success|成功率"
     r"|availability|uptime|可用性"
 )
-# Not after a word, dot, colon or hyphen: `json_error_rate` and the
-# recording rule `hello_ai:latency:p95:5m` are not these metrics.
-NAME_START = r"(?<![\w.:\-])(?<!json )"
+# Not after a letter, digit, dot, colon or hyphen: `json_error_rate` and the
+# recording rule `hello_ai:latency:p95:5m` are not these metrics. The end
+# test is ASCII-only too, so a Japanese particle may follow: `エラー率は`.
+NAME_START = r"(?<![A-Za-z0-9_.:\-])(?<!json )"
+NAME_END = r"(?![A-Za-z0-9_%])"
 NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
 UNIT = r"ms|msec|milliseconds?|µs|us|secs?|seconds?|s|%|ミリ秒|秒"
 OPERATORS: dict[str, Operator] = {
@@ -127,14 +129,16 @@ def _normalize(metric: _Metric, number: str, unit: str | None) -> float | None:
     value = float(number.replace(",", ""))
     unit = (unit or metric.unit or "").lower()
     if metric.name in LATENCY_METRICS:
-        return _milliseconds(value, unit)
+        milliseconds = _milliseconds(value, unit)
+        return None if milliseconds is None else round(milliseconds, 9)
     if metric.needs_percent and unit != "%":
         return None
     if unit == "%":
         value /= 100
     elif unit:
         return None
-    return value if 0 <= value <= 1 else None
+    # Rounding drops float noise such as 99.9 / 100 = 0.9990000000000001.
+    return round(value, 12) if 0 <= value <= 1 else None
 
 
 def _milliseconds(value: float, unit: str) -> float | None:
@@ -196,7 +200,7 @@ def _quote(raw: str) -> str:
 # measurements
 
 MEASURED = re.compile(
-    rf"(?i){NAME_START}[\"']?(?P<name>{NAME})[\"']?(?![\w%])\s*(?:\([^)]*\))?\s*"
+    rf"(?i){NAME_START}[\"']?(?P<name>{NAME})[\"']?{NAME_END}\s*(?:\([^)]*\))?\s*"
     rf"(?:[:=：]|≈|~|は|が)\s*(?:≈|~|約)?\s*(?P<number>{NUMBER})\s*"
     rf"(?P<unit>{UNIT})?(?![\w])"
 )
@@ -249,19 +253,19 @@ def _measured_values(text: str) -> Iterator[tuple[_Metric, str, str | None]]:
 # targets
 
 NAME_OP_VALUE = re.compile(
-    rf"(?i){NAME_START}[\"']?(?P<name>{NAME})[\"']?(?![\w%])\s*[(（]?\s*"
+    rf"(?i){NAME_START}[\"']?(?P<name>{NAME})[\"']?{NAME_END}\s*[(（]?\s*"
     rf"(?P<op>{OPERATOR})\s*(?P<number>{NUMBER})\s*(?P<unit>{UNIT})?(?![\w])"
 )
 OP_VALUE_NAME = re.compile(
     rf"(?i)(?<![\w.])(?P<op>{OPERATOR})\s*(?P<number>{NUMBER})\s*(?P<unit>{UNIT})?"
-    rf"\s+(?P<name>{NAME})(?![\w%])"
+    rf"\s+(?P<name>{NAME}){NAME_END}"
 )
 PERCENT_NAME = re.compile(
     r"(?i)(?<![\w.])(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>%)\s*"
     r"(?P<name>availability|uptime|success rate|可用性|成功率)"
 )
 NAME_VALUE_WORD = re.compile(
-    rf"(?i){NAME_START}(?P<name>{NAME})(?![\w%])\s*(?:は|が|を|:)?\s*"
+    rf"(?i){NAME_START}(?P<name>{NAME}){NAME_END}\s*(?:は|が|を|:)?\s*"
     rf"(?P<number>{NUMBER})\s*(?P<unit>{UNIT})?\s*(?P<op>未満|以下|以内|以上|超)"
 )
 ACHIEVED = re.compile(r"\s*(?:だった|でした|であった|を達成|達成|に収ま|を確認|で推移)")
@@ -517,14 +521,16 @@ def find_metric_violations(
 
 
 def _breaks(measurement: Measurement, target: MetricTarget) -> bool:
+    # The slack absorbs float noise; a value equal to the bound breaks a
+    # strict bound and meets an inclusive one.
     value, bound = measurement.value, target.value
     slack = TOLERANCE * max(1.0, abs(bound))
     if target.op == "<":
-        return value >= bound + slack
+        return value > bound - slack
     if target.op == "<=":
         return value > bound + slack
     if target.op == ">":
-        return value <= bound - slack
+        return value < bound + slack
     return value < bound - slack
 
 

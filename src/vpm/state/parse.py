@@ -34,7 +34,9 @@ class Section:
             return self.role
         # A document title such as "# この文書の役割" sits above every
         # section; its role says nothing about the sections under it.
-        return "other" if self.parent_role in ("purpose", "phases") else self.parent_role
+        return (
+            "other" if self.parent_role in ("purpose", "phases") else self.parent_role
+        )
 
 
 @dataclass

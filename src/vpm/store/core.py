@@ -173,7 +173,9 @@ class Store:
         """Return the number of rows in one of the store's tables."""
         tables = {t.name: t for t in metadata.sorted_tables}
         with self.engine.connect() as conn:
-            return conn.execute(select(func.count()).select_from(tables[table])).scalar_one()
+            return conn.execute(
+                select(func.count()).select_from(tables[table])
+            ).scalar_one()
 
     def list_events(self, kind: str | None = None) -> list[Event]:
         query = select(events_table)
@@ -182,7 +184,8 @@ class Store:
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(events_table.c.id)).mappings().all()
         return [
-            Event.model_validate({k: row[k] for k in Event.model_fields}) for row in rows
+            Event.model_validate({k: row[k] for k in Event.model_fields})
+            for row in rows
         ]
 
     # cycles
@@ -308,6 +311,12 @@ def read_last_cycle(database: Path) -> dict[str, Any] | None:
         raise StoreError(f"cannot read {database}: {exc}") from exc
     if row is None:
         return None
-    keys = ("id", "trace_id", "started_at", "finished_at", "event_count",
-            "finding_count")
+    keys = (
+        "id",
+        "trace_id",
+        "started_at",
+        "finished_at",
+        "event_count",
+        "finding_count",
+    )
     return dict(zip(keys, row, strict=True))

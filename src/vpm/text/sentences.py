@@ -37,7 +37,7 @@ CLOSING_MARKS = "\"')]}」』）】〕〉》”’"
 # Abbreviations whose final period does not end a sentence, written in lower
 # case and without that period.
 _ABBREVIATIONS = frozenset(
-    {"e.g", "i.e", "vs", "mr", "mrs", "ms", "dr", "prof", "no", "fig", "cf", "approx"}
+    {"e.g", "i.e", "vs", "mr", "mrs", "ms", "dr", "prof", "fig", "cf", "approx"}
 )
 
 _LINE = re.compile(r"[^\n]*\n|[^\n]+$")
