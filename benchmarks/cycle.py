@@ -50,13 +50,16 @@ def main() -> None:
     args = parser.parse_args()
     if not args.tree.is_dir():
         sys.exit(f"corpus tree not found: {args.tree}")
-    colds, warms = [], []
-    for _ in range(args.repeat):
+    colds, warms, changed = [], [], []
+    for run in range(args.repeat):
         with tempfile.TemporaryDirectory() as temp:
             project = Path(temp) / "tree"
             shutil.copytree(args.tree, project)
             colds.append(run_child(project))
             warms.append(run_child(project))
+            report = project / "reports" / f"bench_new_{run}.md"
+            report.write_text("# new evidence\nall checks passed\n", "utf-8")
+            changed.append(run_child(project))
     files = sum(1 for p in args.tree.rglob("*") if p.is_file())
     cold = min(r["seconds"] for r in colds)
     warm = min(r["seconds"] for r in warms)
@@ -67,7 +70,13 @@ def main() -> None:
         f"incremental cycle: {warm * 1000:8.1f} ms   peak {warm_peak:.1f} MiB"
         f"   noop={warms[0]['noop']}"
     )
-    print(f"incremental / cold: {warm / cold:.3f}")
+    one = min(r["seconds"] for r in changed)
+    one_peak = changed[0]["peak_mib"]
+    print(f"one new report:    {one * 1000:8.1f} ms   peak {one_peak:.1f} MiB")
+    print(
+        f"incremental / cold: {warm / cold:.3f}   one new report / cold: "
+        f"{one / cold:.3f}"
+    )
     print(f"cold roles (ms): {colds[0]['roles_ms']}")
     print(f"cold events: {colds[0]['events']}")
 

@@ -387,7 +387,12 @@ def test_check_large_file_not_read(tmp_path: Path) -> None:
         ("blank.md", "  \n\n", "empty-file", None),
         ("trail.json", '{"a": 1}\n{"b": 2} # note\n', "invalid-json", 2),
         ("runs.jsonl", '{"a": 1}\n{"b": \n{"c": 3}\n', "invalid-json", 2),
-        ("hey.md", "Status code distribution:\n  [503] 120 responses\n", "http-error", 2),
+        (
+            "hey.md",
+            "Status code distribution:\n  [503] 120 responses\n",
+            "http-error",
+            2,
+        ),
         ("code.json", '{\n  "status": 500\n}\n', "http-error", 2),
         ("curl.txt", "HTTP/1.1 503 Service Unavailable\n", "http-error", 1),
         ("prose.md", "- All requests returned 404 status\n", "http-error", 1),
@@ -417,7 +422,12 @@ def test_check_large_file_not_read(tmp_path: Path) -> None:
         ("series.md", "- series count: 0\n", "empty-result", 1),
         ("na.md", "- p50: NA ms / p95: NA ms\n", "missing-measurement", 1),
         ("wait.md", "| targets up | ⏳ Pending deployment |\n", "unverified", 1),
-        ("skip.json", '{"note": "verification skipped: no cluster"}\n', "unverified", 1),
+        (
+            "skip.json",
+            '{"note": "verification skipped: no cluster"}\n',
+            "unverified",
+            1,
+        ),
         ("sim.md", "Load test (simulated run)\n", "simulated", 1),
         ("mock.md", "## Testing with httpbin (mock)\n", "simulated", 1),
         ("dry.md", "- dry-run: true\n", "simulated", 1),
@@ -455,7 +465,7 @@ def test_scan_invalid_json_quotes_line_and_parser_message(tmp_path: Path) -> Non
 
     item = check.contradictions[0]
     assert item.quote == '{"text": "Ok"} # pragma: keep'
-    assert "line 1" in item.detail
+    assert item.detail == "text after the JSON value at line 1, column 16"
 
 
 @pytest.mark.parametrize(

@@ -50,23 +50,30 @@ def figure(metric: str, value: float, line: int = 9) -> Measurement:
         ("- 目標: p95 は 500ms 以下", [("p95", "<=", 500.0)]),
         ("- p95 は 500ms 以下", [("p95", "<=", 500.0)]),
         ("- エラー率は 1% 未満", [("error_rate", "<", 0.01)]),
-        ("- SLO Thresholds: <1000ms P50, <1% error rate", [
-            ("p50", "<", 1000.0),
-            ("error_rate", "<", 0.01),
-        ]),
-        ("- SLOゲート: p50<1000ms, success≥99%", [
-            ("p50", "<", 1000.0),
-            ("success_rate", ">=", 0.99),
-        ]),
+        (
+            "- SLO Thresholds: <1000ms P50, <1% error rate",
+            [
+                ("p50", "<", 1000.0),
+                ("error_rate", "<", 0.01),
+            ],
+        ),
+        (
+            "- SLOゲート: p50<1000ms, success≥99%",
+            [
+                ("p50", "<", 1000.0),
+                ("success_rate", ">=", 0.99),
+            ],
+        ),
         ('"p50_target_ms": 1000.0,', [("p50", "<=", 1000.0)]),
         ('"error_rate_max": 0.01,', [("error_rate", "<=", 0.01)]),
         ('"availability_min": 0.99', [("availability", ">=", 0.99)]),
         ('"success_threshold": 0.99', [("success_rate", ">=", 0.99)]),
         ("- P50 Latency: 285ms (<1000ms target)", [("p50", "<", 1000.0)]),
         ("- Availability: 99.6% (target: ≥99%)", [("availability", ">=", 0.99)]),
-        ("- Reliability: 100% success rate (≥99% target)", [
-            ("success_rate", ">=", 0.99)
-        ]),
+        (
+            "- Reliability: 100% success rate (≥99% target)",
+            [("success_rate", ">=", 0.99)],
+        ),
     ],
 )
 def test_extract_targets_forms(text: str, expected: list[tuple]) -> None:
@@ -128,11 +135,14 @@ def test_extract_targets_from_table() -> None:
     [
         ('  "p95_ms": 3543,', [("p95", 3543.0)]),
         ('"p50_latency_ms": 123.7,', [("p50", 123.7)]),
-        ("- p50: 974 ms / p95: 3543 ms / avg: 1574 ms", [
-            ("p50", 974.0),
-            ("p95", 3543.0),
-            ("avg", 1574.0),
-        ]),
+        (
+            "- p50: 974 ms / p95: 3543 ms / avg: 1574 ms",
+            [
+                ("p50", 974.0),
+                ("p95", 3543.0),
+                ("avg", 1574.0),
+            ],
+        ),
         ("結果: p50=974ms、p95=3.5s", [("p50", 974.0), ("p95", 3500.0)]),
         ("- p50≈0.05s", [("p50", 50.0)]),
         ("  95% in 0.0021 secs", [("p95", pytest.approx(2.1))]),
@@ -142,10 +152,13 @@ def test_extract_targets_from_table() -> None:
         ('"err_rate": 0.004,', [("error_rate", 0.004)]),
         ('"success_rate": 0.98,', [("success_rate", 0.98)]),
         ('"success_rate_percent": 96,', [("success_rate", 0.96)]),
-        ("- availability=99.6%, errors=0.4%", [
-            ("availability", pytest.approx(0.996)),
-            ("error_rate", pytest.approx(0.004)),
-        ]),
+        (
+            "- availability=99.6%, errors=0.4%",
+            [
+                ("availability", pytest.approx(0.996)),
+                ("error_rate", pytest.approx(0.004)),
+            ],
+        ),
         ("- p95 は 120ms", [("p95", 120.0)]),
     ],
 )
@@ -219,7 +232,9 @@ def test_violation_reports_measurement_and_target() -> None:
         (">=", 0.99, 0.98, True),
     ],
 )
-def test_violation_boundaries(op: str, bound: float, value: float, breaks: bool) -> None:
+def test_violation_boundaries(
+    op: str, bound: float, value: float, breaks: bool
+) -> None:
     metric = "p95" if op.startswith("<") and bound > 1 else "success_rate"
     metric = "error_rate" if bound == 0.01 else metric
 
@@ -242,6 +257,26 @@ def test_violation_names_loosest_broken_target() -> None:
     assert len(found) == 1
     assert "<= 1000 ms" in found[0].message
     assert "1 stricter" in found[0].message
+
+
+def test_local_target_holds_only_in_its_file() -> None:
+    text = '{"success_rate": 0.992, "success_threshold": 0.99}'
+    local = extract_targets(text, "reports/guard.json")
+    elsewhere = figure("success_rate", 0.5)
+
+    found = find_metric_violations(local, [elsewhere])
+
+    assert local[0].local is True
+    assert found == []
+
+
+def test_prose_target_holds_everywhere() -> None:
+    stated = extract_targets("## SLO\n- success rate >= 99%\n", "STATE/s.md")
+
+    found = find_metric_violations(stated, [figure("success_rate", 0.5)])
+
+    assert stated[0].local is False
+    assert len(found) == 1
 
 
 def test_violation_of_rate_uses_percent() -> None:
@@ -314,3 +349,13 @@ def test_corpus_reports_break_no_target_of_their_own(corpus: Path) -> None:
         violations += find_metric_violations(targets, measurements)
 
     assert [f.location for f in violations] == ["STATE/current_state.md:74"]
+
+
+def test_corpus_guard_threshold_stays_in_its_file(corpus: Path) -> None:
+    targets, _ = corpus_items(corpus, "reports/phase5_cd_guard_result.json")
+    _, measurements = corpus_items(corpus, "reports/cd_summary.json")
+
+    found = find_metric_violations(targets, measurements)
+
+    assert [(t.metric, t.local) for t in targets] == [("success_rate", True)]
+    assert found == []

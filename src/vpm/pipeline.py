@@ -28,7 +28,7 @@ log = logging.getLogger("vpm")
 
 @dataclass
 class Layout:
-    """Where a project's outputs go."""
+    """Input and output folders of one project."""
 
     project: Path
     data_dir: Path
@@ -52,7 +52,7 @@ class Layout:
 
 @dataclass
 class CycleResult:
-    """What `run_cycle` did."""
+    """Outcome of one `run_cycle` call."""
 
     noop: bool
     cycle_id: int | None

@@ -42,7 +42,7 @@ class ArchiveInput(BaseModel):
 
 
 class ArchiveOutput(BaseModel):
-    """Where the outputs went and the stored cycle id."""
+    """Output paths with their hashes, and the stored cycle id."""
 
     cycle_id: int
     outputs: dict[str, str] = Field(description="Output path -> sha256.")

@@ -17,7 +17,7 @@ SKIP_FILES = {"memory.json"}
 
 @dataclass(frozen=True)
 class FileStat:
-    """What the watermark remembers of one file."""
+    """Size, mtime and sha256 of one file, as the watermark stores them."""
 
     mtime_ns: int
     size: int

@@ -137,6 +137,9 @@ def _merge_conflicts(lines: list[str]) -> list[Hit]:
 
 def _json_document(text: str, lines: list[str]) -> list[Hit]:
     values, error = _decode_stream(text)
+    if error is not None and values and error.msg == "Expecting value":
+        # The parser was looking for another value and found other text.
+        error = json.JSONDecodeError("text after the JSON value", text, error.pos)
     if error is not None:
         return [_invalid_json(error, lines)]
     hits = []

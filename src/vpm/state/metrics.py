@@ -51,6 +51,14 @@ class MetricTarget(BaseModel):
     path: str = Field(description="Project-relative file that states it.")
     line: int = Field(description="1-based line of the statement.")
     quote: str = Field(description="The line, trimmed.")
+    local: bool = Field(
+        default=False,
+        description=(
+            "The bound sits beside its own figure (a JSON threshold key, "
+            "`(target: ≤1s)`, a table's target column), so it holds only for "
+            "measurements in the same file."
+        ),
+    )
 
 
 class Measurement(BaseModel):
@@ -297,7 +305,7 @@ def extract_targets(text: str, path: str) -> list[MetricTarget]:
 
 def _line_targets(lines: list[_Line], path: str) -> Iterator[MetricTarget]:
     for line in lines:
-        for metric, op, number, unit in _stated_bounds(line):
+        for (metric, op, number, unit), is_local in _stated_bounds(line):
             value = _normalize(metric, number, unit)
             if value is not None and _points_right_way(metric.name, op):
                 yield MetricTarget(
@@ -307,26 +315,34 @@ def _line_targets(lines: list[_Line], path: str) -> Iterator[MetricTarget]:
                     path=path,
                     line=line.number,
                     quote=_quote(line.raw),
+                    local=is_local,
                 )
 
 
 Bound = tuple[_Metric, Operator, str, str | None]
 
 
-def _stated_bounds(line: _Line) -> Iterator[Bound]:
-    """Yield (metric, operator, number, unit) for each bound on the line."""
-    yield from _json_bounds(line.text)
-    yield from _parenthesized_bounds(line.text)
-    yield from _worded_bounds(line.text)
-    if not (line.in_target_section or TARGET_WORDS.search(line.text)):
-        return
+def _stated_bounds(line: _Line) -> Iterator[tuple[Bound, bool]]:
+    """Yield each bound on the line with whether it is local to the file."""
+    for bound in _json_bounds(line.text):
+        yield bound, True
+    for bound in _parenthesized_bounds(line.text):
+        yield bound, True
+    for bound in _worded_bounds(line.text):
+        yield bound, False
+    if line.in_target_section or TARGET_WORDS.search(line.text):
+        for bound in _prose_bounds(line.text):
+            yield bound, False
+
+
+def _prose_bounds(text: str) -> Iterator[Bound]:
     for pattern in (NAME_OP_VALUE, OP_VALUE_NAME, NAME_VALUE_WORD):
-        for match in pattern.finditer(line.text):
+        for match in pattern.finditer(text):
             op = OPERATORS[match.group("op")]
             yield _metric(match.group("name")), op, match["number"], match["unit"]
-    for match in PERCENT_NAME.finditer(line.text):
+    for match in PERCENT_NAME.finditer(text):
         # In "100% success rate (≥99% target)" the figure is a result.
-        if not BOUND_FOLLOWS.match(line.text[match.end() :]):
+        if not BOUND_FOLLOWS.match(text[match.end() :]):
             yield _metric(match.group("name")), ">=", match.group("number"), "%"
 
 
@@ -455,7 +471,9 @@ def _row_items(
         if TARGET_COLUMN.search(title):
             bound = _cell_bound(metric, cells, index)
             if bound is not None:
-                targets.append(MetricTarget(metric=metric.name, **bound, **where))
+                targets.append(
+                    MetricTarget(metric=metric.name, local=True, **bound, **where)
+                )
         elif ACTUAL_COLUMN.search(title):
             value = _cell_value(metric, cells, index)
             if value is not None:
@@ -505,19 +523,27 @@ def find_metric_violations(
 ) -> list[Finding]:
     """Report each measurement that breaks a target for the same metric.
 
-    A measurement that breaks several targets is reported once, naming the
-    loosest one it breaks: if even that is broken, every stricter one is too.
+    A target marked `local` is held only against measurements in its own
+    file. A measurement that breaks several targets is reported once,
+    naming the loosest one it breaks: if even that is broken, every
+    stricter one is too.
     """
     findings = []
     for measurement in measurements:
         broken = [
             target
             for target in targets
-            if target.metric == measurement.metric and _breaks(measurement, target)
+            if _applies(target, measurement) and _breaks(measurement, target)
         ]
         if broken:
             findings.append(_violation(measurement, broken))
     return findings
+
+
+def _applies(target: MetricTarget, measurement: Measurement) -> bool:
+    if target.metric != measurement.metric:
+        return False
+    return not target.local or target.path == measurement.path
 
 
 def _breaks(measurement: Measurement, target: MetricTarget) -> bool:

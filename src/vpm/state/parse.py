@@ -33,7 +33,7 @@ class Section:
         if self.role != "other":
             return self.role
         # A document title such as "# この文書の役割" sits above every
-        # section; its role says nothing about the sections under it.
+        # section; its role does not apply to the sections under it.
         return (
             "other" if self.parent_role in ("purpose", "phases") else self.parent_role
         )
@@ -339,7 +339,7 @@ def _block_end(sections: list[Section], index: int) -> int:
 def _block_claim(
     lines: list[str], sections: list[Section], index: int, outside_fences: set[int]
 ) -> Claim | None:
-    """A heading with a Status entry right under it, or a status word and an id.
+    """Read a claim from a heading with a Status entry or a status word and id.
 
     Evidence of a block is what its `Evidence:` lines cite, in the section
     and its sub-sections.

@@ -294,7 +294,7 @@ def _finding_row(item: Finding, cycle_id: int) -> dict[str, Any]:
 def read_last_cycle(database: Path) -> dict[str, Any] | None:
     """Read the newest cycle from a SQLite file without writing to it.
 
-    Returns None when the file does not exist or holds no cycle yet.
+    Returns None when the file does not exist or contains no cycle yet.
     """
     import sqlite3
 

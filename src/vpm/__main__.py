@@ -1,0 +1,5 @@
+"""Allow `python -m vpm`."""
+
+from vpm.cli import main
+
+main()
