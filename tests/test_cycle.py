@@ -72,6 +72,11 @@ def test_cycle_on_example_finds_the_planted_problems(example: Path):
     assert kinds["open-item"] == [45]
     missing = next(f for f in result.plan.findings if f.kind == "missing-evidence")
     assert "p1_3_catalog_cache_20261111.md" in missing.suggestion
+    metric = next(f for f in result.plan.findings if f.kind == "metric-violates-target")
+    assert metric.evidence == "reports/p2_2_load_test.json"
+    assert metric.subject == "P2-2"
+    assert [c.met for c in result.plan.criteria] == [True, False, False]
+    assert result.plan.next_move.rule == "re-verify-contradicted"
 
 
 def test_cycle_does_not_edit_state_document(example: Path):

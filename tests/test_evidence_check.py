@@ -374,7 +374,7 @@ def test_check_large_file_not_read(tmp_path: Path) -> None:
     check = check_citation(project, "reports/big.log", max_bytes=1000)
 
     assert check.contradictions == []
-    assert "more than 1000" in check.problems[0].message
+    assert "over the 1000 limit" in check.problems[0].message
 
 
 # contradiction reasons, one fixture each
@@ -727,7 +727,7 @@ def test_corpus_whole_reports_glob(corpus: Path) -> None:
     assert "reports/.p1_dashboard_discovery_raw.json" not in check.files
     assert "reports/trial_tasks/tasks_20250915.jsonl" in check.files
     assert check.problems[-1].message == (
-        "The pattern matched 222 files; 22 were not read."
+        "The pattern matched 222 files, so the last 22 were not read (at most 200 are)."
     )
 
 

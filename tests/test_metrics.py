@@ -50,6 +50,7 @@ def figure(metric: str, value: float, line: int = 9) -> Measurement:
         ("- 目標: p95 は 500ms 以下", [("p95", "<=", 500.0)]),
         ("- p95 は 500ms 以下", [("p95", "<=", 500.0)]),
         ("- エラー率は 1% 未満", [("error_rate", "<", 0.01)]),
+        ("- SLO: p95<500msを目標とする", [("p95", "<", 500.0)]),
         (
             "- SLO Thresholds: <1000ms P50, <1% error rate",
             [
@@ -160,6 +161,7 @@ def test_extract_targets_from_table() -> None:
             ],
         ),
         ("- p95 は 120ms", [("p95", 120.0)]),
+        ("結果: p95=3543msでした", [("p95", 3543.0)]),
     ],
 )
 def test_extract_measurements_forms(text: str, expected: list[tuple]) -> None:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from vpm.engines.offline import OfflineEngine
+from vpm.engines.llm import engine_for
 from vpm.errors import ProjectNotFound, StateNotFound
 from vpm.model import Problem
 from vpm.roles.archivist import ArchiveInput, ArchiveOutput, archive
@@ -65,20 +65,25 @@ class CycleResult:
     last: dict[str, Any] | None = None
 
 
-def make_context(layout: Layout, settings: Settings, store: Store) -> RoleContext:
+def make_context(
+    layout: Layout, settings: Settings, store: Store, trace_id: str | None = None
+) -> RoleContext:
     return RoleContext(
         project=layout.project,
         data_dir=layout.data_dir,
         reports_dir=layout.reports_dir,
         store=store,
-        engine=OfflineEngine(),
+        engine=engine_for(settings),
         settings=settings,
-        trace_id=uuid.uuid4().hex,
+        trace_id=trace_id or uuid.uuid4().hex,
     )
 
 
 def run_cycle(
-    project: Path, out: Path | None = None, settings: Settings | None = None
+    project: Path,
+    out: Path | None = None,
+    settings: Settings | None = None,
+    trace_id: str | None = None,
 ) -> CycleResult:
     """Run watcher, curator, planner, synthesizer and archivist once.
 
@@ -89,13 +94,15 @@ def run_cycle(
     settings = settings or load_settings(layout.project)
     store = open_store(settings.database_url, layout.data_dir)
     try:
-        return _run(layout, settings, store)
+        return _run(layout, settings, store, trace_id)
     finally:
         store.close()
 
 
-def _run(layout: Layout, settings: Settings, store: Store) -> CycleResult:
-    ctx = make_context(layout, settings, store)
+def _run(
+    layout: Layout, settings: Settings, store: Store, trace_id: str | None = None
+) -> CycleResult:
+    ctx = make_context(layout, settings, store, trace_id)
     timer = _Timer()
     started = ctx.clock().isoformat()
     with timer("watcher"):

@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vpm.errors import UserError
@@ -71,6 +71,24 @@ class Settings(BaseSettings):
         default=None,
         description="Workload identity of this process, such as a SPIFFE ID, "
         "recorded on the agents of provenance records.",
+    )
+    llm_base_url: str | None = Field(
+        default=None,
+        description="Base URL of an OpenAI-compatible API, such as "
+        "http://127.0.0.1:8000/v1; unset (with llm_model): the offline engine.",
+    )
+    llm_api_key: SecretStr | None = Field(
+        default=None, description="API key for llm_base_url; never logged or stored."
+    )
+    llm_model: str | None = Field(default=None, description="Model name to request.")
+    llm_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds one LLM call may take, with retries."
+    )
+    llm_retries: int = Field(
+        default=2, ge=0, description="Retries after an unreachable, 429 or 5xx reply."
+    )
+    llm_max_tokens: int = Field(
+        default=1024, ge=1, description="Maximum tokens the model may write per reply."
     )
 
 

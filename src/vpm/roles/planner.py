@@ -8,6 +8,7 @@ never chooses it, so the same inputs always give the same decision.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -16,7 +17,7 @@ from vpm.errors import StateNotFound
 from vpm.model import Criterion, Finding, NextMove, Problem
 from vpm.roles.context import RoleContext
 from vpm.state import markers as m
-from vpm.state.evidence import check_citation, findings_for_claim
+from vpm.state.evidence import EvidenceCheck, check_citation, findings_for_claim
 from vpm.state.lint import done_index, lint_document, read_freeze
 from vpm.state.metrics import (
     extract_measurements,
@@ -74,11 +75,19 @@ def plan(inp: PlanInput, ctx: RoleContext | None = None) -> PlanOutput:
     if freeze is not None and freeze.problem is not None:
         problems.append(freeze.problem)
     max_bytes = ctx.settings.max_evidence_bytes if ctx else 2_000_000
-    evidence_findings, checked, criteria = _verify_claims(doc, project, max_bytes)
+    verified = _verify_claims(doc, project, max_bytes)
+    metric_findings = _metric_findings(doc, project, verified.checks, max_bytes)
+    for index, finding in enumerate(metric_findings):
+        subject = verified.taint(finding.evidence or finding.path)
+        if subject:
+            metric_findings[index] = finding.model_copy(update={"subject": subject})
+    criteria = _criteria(doc, verified.clean)
+    for check in verified.checks.values():
+        problems.extend(check.problems)
     findings = [
         *lint_document(doc, freeze),
-        *evidence_findings,
-        *_metric_findings(doc, project, checked, max_bytes),
+        *verified.findings,
+        *metric_findings,
         *_goal_findings(doc, criteria),
     ]
     findings = _dedupe(findings)
@@ -96,7 +105,7 @@ def plan(inp: PlanInput, ctx: RoleContext | None = None) -> PlanOutput:
         delta=_delta_summary(findings, criteria),
         next_move=move,
         problems=problems,
-        evidence_checked=sorted(checked),
+        evidence_checked=sorted(verified.checks),
     )
 
 
@@ -113,37 +122,59 @@ def _plan_without_state(inp: PlanInput, message: str) -> PlanOutput:
 # claims and evidence
 
 
-def _verify_claims(
-    doc: StateDocument, project: Path, max_bytes: int
-) -> tuple[list[Finding], dict[str, object], list[Criterion]]:
-    findings: list[Finding] = []
-    checks: dict[str, object] = {}
-    clean: dict[int, bool] = {}
+@dataclass
+class _Verification:
+    """Results of checking every claim against its evidence."""
+
+    findings: list[Finding] = field(default_factory=list)
+    checks: dict[str, EvidenceCheck] = field(default_factory=dict)
+    clean: dict[int, bool] = field(default_factory=dict)
+    claims_by_evidence: dict[str, list[Claim]] = field(default_factory=dict)
+
+    def taint(self, evidence: str) -> str | None:
+        """Mark every claim citing `evidence` as not shown; return a subject."""
+        subject = None
+        for path, claims in self.claims_by_evidence.items():
+            check = self.checks.get(path)
+            if path != evidence and (check is None or evidence not in check.files):
+                continue
+            for claim in claims:
+                self.clean[claim.line] = False
+                subject = subject or claim.subject
+        return subject
+
+
+def _verify_claims(doc: StateDocument, project: Path, max_bytes: int) -> _Verification:
+    result = _Verification()
     cited_subjects = {c.subject for c in doc.claims if c.citations and c.subject}
     for claim in doc.claims:
-        if claim.status == "done" and not claim.citations:
+        if claim.status != "done":
+            # Only a claim of success is checked: a planned or started item
+            # may name a report or branch pattern that does not exist yet.
+            continue
+        if not claim.citations:
             finding = _unverified(doc, claim, cited_subjects)
             if finding is not None:
-                findings.append(finding)
+                result.findings.append(finding)
             continue
-        is_clean = bool(claim.citations)
+        is_clean = True
         for citation in claim.citations:
-            if citation.path not in checks:
-                checks[citation.path] = check_citation(
+            if citation.path not in result.checks:
+                result.checks[citation.path] = check_citation(
                     project, citation.path, max_bytes=max_bytes
                 )
+            result.claims_by_evidence.setdefault(citation.path, []).append(claim)
             found = findings_for_claim(
-                checks[citation.path],
+                result.checks[citation.path],
                 claim_path=doc.path,
                 claim_line=citation.line,
                 subject=claim.subject,
-                claims_success=claim.status == "done",
+                claims_success=True,
             )
             is_clean = is_clean and not found
-            findings.extend(found)
-        clean[claim.line] = is_clean
-    criteria = _criteria(doc, clean)
-    return findings, checks, criteria
+            result.findings.extend(found)
+        result.clean[claim.line] = is_clean
+    return result
 
 
 def _unverified(
@@ -193,12 +224,12 @@ def _criteria(doc: StateDocument, clean: dict[int, bool]) -> list[Criterion]:
 
 
 def _metric_findings(
-    doc: StateDocument, project: Path, checks: dict[str, object], max_bytes: int
+    doc: StateDocument, project: Path, checks: dict[str, EvidenceCheck], max_bytes: int
 ) -> list[Finding]:
     targets = list(extract_targets("\n".join(doc.lines), doc.path))
     measurements = []
     for check in checks.values():
-        for rel in getattr(check, "files", []) or []:
+        for rel in check.files:
             text = _read_text(project / rel, max_bytes)
             if text is None:
                 continue

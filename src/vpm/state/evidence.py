@@ -7,11 +7,11 @@ whether it exists (and the closest existing file when it does not), and
 scans the cited files for lines that contradict a claim of success.
 `findings_for_claim` turns such a check into findings for one claim.
 
-Path safety: a citation is resolved one component at a time. Only paths
-inside the project are stat'ed, and a symbolic link is read (not followed)
-before its target is checked, so `../../etc/passwd`, absolute paths and
-links that point out of the project raise `PathOutsideProject` before
-anything outside the project is touched.
+Path safety: a citation is resolved one component at a time, and only
+paths inside the project are stat'ed. A symbolic link is read, not
+followed, and its target is checked first. So `../../etc/passwd`,
+absolute paths and links out of the project raise `PathOutsideProject`
+before anything outside the project is touched.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import unicodedata
 from collections.abc import Iterator
 from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -55,7 +56,7 @@ class Contradiction(BaseModel):
 
 
 class EvidenceCheck(BaseModel):
-    """What a citation points at and what the cited files show."""
+    """Result of checking one citation: the files it names and what they show."""
 
     cited: str = Field(description="The citation as written.")
     path: str = Field(description="Cleaned project-relative path or glob pattern.")
@@ -95,8 +96,8 @@ def clean_citation(cited: str) -> str:
 
     Removes backticks, quotes and brackets, a Markdown link's label,
     trailing punctuation such as `、。,;)）`, a `#anchor` and a `:line`
-    suffix, and turns backslashes into slashes. `"`reports/a.md:12`、"`
-    becomes `"reports/a.md"`.
+    suffix, and turns backslashes into slashes. For example,
+    "`reports/a.md:12`、" becomes "reports/a.md".
     """
     text = cited.strip()
     link = MARKDOWN_LINK.match(text)
@@ -115,15 +116,17 @@ def clean_citation(cited: str) -> str:
 def resolve_citation(project: Path, cited: str) -> Path:
     """Return the absolute path a citation names inside the project.
 
-    Symbolic links inside the project are followed as long as each target
-    stays inside. For a glob, the folder part before the first wildcard is
-    resolved and the pattern is appended unchanged.
+    The path need not exist. Symbolic links inside the project are
+    followed as long as each target stays inside. For a glob, the folder
+    part before the first wildcard is resolved and the pattern is appended
+    unchanged.
 
     Raises:
         ProjectNotFound: `project` is not a folder.
         PathOutsideProject: the path is absolute, climbs out with `..`, or
             passes through a link whose target is outside the project.
-        UserError: the citation is empty once decorations are stripped.
+        UserError: the citation is empty once decorations are stripped, or
+            its links form a loop.
     """
     root = _project_root(project)
     path = clean_citation(cited)
@@ -136,7 +139,9 @@ def resolve_citation(project: Path, cited: str) -> Path:
 
 def _project_root(project: Path) -> Path:
     if not project.is_dir():
-        raise ProjectNotFound(f"Project folder {project} does not exist.")
+        raise ProjectNotFound(
+            f"Project folder {project} does not exist or is not a folder."
+        )
     return project.resolve()
 
 
@@ -218,22 +223,22 @@ def _glob(root: Path, parts: list[str], cited: str) -> list[str]:
     base = _walk(root, literal, cited)
     if not base.is_dir():
         return []
-    shown = PurePosixPath(*literal) if literal else PurePosixPath()
-    candidates = [(shown, base)]
+    cited_path = PurePosixPath(*literal) if literal else PurePosixPath()
+    candidates = [(cited_path, base)]
     for segment in pattern:
         candidates = [
             child for pair in candidates for child in _expand(root, pair, segment)
         ]
-    files = {str(shown) for shown, real in candidates if real.is_file()}
+    files = {str(path) for path, real in candidates if real.is_file()}
     return sorted(files)
 
 
 def _expand(
     root: Path, pair: tuple[PurePosixPath, Path], segment: str
 ) -> Iterator[tuple[PurePosixPath, Path]]:
-    shown, real = pair
+    cited_path, real = pair
     if segment == "**":
-        yield from _descendants(shown, real)
+        yield from _descendants(cited_path, real)
         return
     if not GLOB_MAGIC.search(segment):
         names = [segment]
@@ -244,7 +249,7 @@ def _expand(
     for name in names:
         child = _child_inside(root, real, name)
         if child is not None:
-            yield shown / name, child
+            yield cited_path / name, child
 
 
 def _matching_names(folder: Path, segment: str) -> Iterator[str]:
@@ -257,18 +262,18 @@ def _matching_names(folder: Path, segment: str) -> Iterator[str]:
 
 
 def _descendants(
-    shown: PurePosixPath, real: Path
+    cited_path: PurePosixPath, real: Path
 ) -> Iterator[tuple[PurePosixPath, Path]]:
     if not real.is_dir():
         return
-    yield shown, real
+    yield cited_path, real
     for entry in _entries(real):
         if not entry.name.startswith(".") and entry.is_dir(follow_symlinks=False):
-            yield from _descendants(shown / entry.name, Path(entry.path))
+            yield from _descendants(cited_path / entry.name, Path(entry.path))
 
 
 def _entries(folder: Path) -> list[os.DirEntry[str]]:
-    """List a folder sorted by name; an unreadable folder is empty."""
+    """List a folder sorted by name, or nothing if it cannot be read."""
     try:
         with os.scandir(folder) as entries:
             return sorted(entries, key=lambda entry: entry.name)
@@ -284,7 +289,7 @@ def _child_inside(root: Path, real: Path, name: str) -> Path | None:
     try:
         return _walk(root, [*real.relative_to(root).parts, name], name)
     except (PathOutsideProject, UserError):
-        log.debug("Skipped %s: its link target is outside the project.", child)
+        log.debug("Skipped %s: its link loops or leaves the project.", child)
         return None
 
 
@@ -327,16 +332,16 @@ def _project_files(root: Path) -> Iterator[str]:
     pending = [(PurePosixPath(), root)]
     count = 0
     while pending:
-        shown, folder = pending.pop(0)
+        relative, folder = pending.pop(0)
         for entry in _entries(folder):
             if entry.is_dir(follow_symlinks=False):
                 if entry.name not in SKIPPED_DIRS:
-                    pending.append((shown / entry.name, Path(entry.path)))
+                    pending.append((relative / entry.name, Path(entry.path)))
             elif entry.is_file(follow_symlinks=False):
                 count += 1
                 if count > MAX_SCANNED_FILES:
                     return
-                yield str(shown / entry.name)
+                yield str(relative / entry.name)
 
 
 def _best_match(name: str, candidates: list[str]) -> str | None:
@@ -352,7 +357,7 @@ def _best_match(name: str, candidates: list[str]) -> str | None:
 
 
 def _similarity(name: str, other: str) -> float:
-    """Score two file names 0..1 by what they say, not when they were made.
+    """Score two file names from 0 to 1 by their words, ignoring timestamps.
 
     Timestamps are removed first, because two reports of the same kind
     differ only in them while two unrelated reports of the same day share
@@ -411,7 +416,10 @@ def check_citation(
         _scan_file(root, relative, max_bytes, check)
     if len(files) > MAX_CHECKED_FILES:
         skipped = len(files) - MAX_CHECKED_FILES
-        message = f"The pattern matched {len(files)} files; {skipped} were not read."
+        message = (
+            f"The pattern matched {len(files)} files, so the last {skipped} "
+            f"were not read (at most {MAX_CHECKED_FILES} are)."
+        )
         check.problems.append(Problem(path=path, message=message))
     return check
 
@@ -434,7 +442,7 @@ def _scan_file(root: Path, relative: str, max_bytes: int, check: EvidenceCheck) 
     try:
         size = real.stat().st_size
         if size > max_bytes:
-            message = f"The file has {size} bytes, more than {max_bytes}; not read."
+            message = f"The file has {size} bytes, over the {max_bytes} limit."
             check.problems.append(Problem(path=relative, message=message))
             return
         data = real.read_bytes()
@@ -444,8 +452,8 @@ def _scan_file(root: Path, relative: str, max_bytes: int, check: EvidenceCheck) 
         return
     text = _decode(data)
     if text is None:
-        # A screenshot or archive may be fine evidence; it just cannot be
-        # checked here, so it is a problem to report, not a contradiction.
+        # A screenshot or archive may be fine evidence that cannot be checked
+        # here, so it is a problem to report, not a contradiction.
         message = "The file is not UTF-8 text, so its content was not checked."
         check.problems.append(Problem(path=relative, message=message))
         return
@@ -490,7 +498,7 @@ def findings_for_claim(
 
     Kinds: `invalid-citation` for a rejected path, `missing-evidence` when
     nothing exists at the path, and `evidence-contradicts-claim` for each
-    contradiction, only when the claim says the work succeeded. Files that
+    contradiction, only when the claim reports success. Files that
     could not be read (`check.problems`) yield no finding; callers report
     them as problems.
 
@@ -499,7 +507,7 @@ def findings_for_claim(
         claim_path: Project-relative path of the document making the claim.
         claim_line: 1-based line of the citation in that document.
         subject: Milestone or item the claim is about, if known.
-        claims_success: True if the claim says the work is done or green.
+        claims_success: True if the claim reports the work as done or green.
     """
     where = {"path": claim_path, "line": claim_line, "subject": subject}
     if check.invalid is not None:
@@ -511,7 +519,7 @@ def findings_for_claim(
     return [_contradiction_finding(check, item, where) for item in check.contradictions]
 
 
-def _invalid_finding(check: EvidenceCheck, where: dict) -> Finding:
+def _invalid_finding(check: EvidenceCheck, where: dict[str, Any]) -> Finding:
     return Finding(
         kind="invalid-citation",
         severity="error",
@@ -523,7 +531,7 @@ def _invalid_finding(check: EvidenceCheck, where: dict) -> Finding:
 
 
 def _missing_finding(
-    check: EvidenceCheck, where: dict, claims_success: bool
+    check: EvidenceCheck, where: dict[str, Any], claims_success: bool
 ) -> Finding:
     if check.is_glob:
         message = f"No file matches the cited pattern `{check.path}`."
@@ -550,7 +558,7 @@ def _missing_finding(
 
 
 def _contradiction_finding(
-    check: EvidenceCheck, item: Contradiction, where: dict
+    check: EvidenceCheck, item: Contradiction, where: dict[str, Any]
 ) -> Finding:
     reason = REASONS[item.reason]
     if where["subject"]:

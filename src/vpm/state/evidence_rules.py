@@ -8,10 +8,11 @@ distributions) run first, then one pattern rule per line.
 The line rules are tuned on real reports, where most words that look like
 failure are not: "on failure: rollback" in a plan, "ImagePullBackOff fixed"
 in a postmortem, `<pending>` in `kubectl` output, `--dry-run=client` used
-for validation. So in Markdown they skip headings (except for placeholder
-and simulation words), shell and code fences, checklists and sections that
-describe plans or procedures ("Next Steps", "Troubleshooting", "手順"), and
-a line yields at most one hit, for the first rule that matches.
+for validation. So in Markdown they skip headings, except for placeholder
+and simulation words. They also skip shell and code fences, checklists,
+and sections that describe plans or procedures ("Next Steps",
+"Troubleshooting", "手順"). A line yields at most one hit, for the first
+rule that matches.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ MARKDOWN_SUFFIXES = {".md", ".markdown", ".mdx"}
 
 @dataclass(frozen=True)
 class Reason:
-    """How a contradiction of one kind is rated and described."""
+    """Severity and message wording of one reason code."""
 
     severity: Severity
     summary: str
@@ -87,8 +88,8 @@ def scan_evidence(text: str, suffix: str) -> list[Hit]:
     elif suffix in JSON_LINES_SUFFIXES:
         hits += _json_lines(lines)
     hits += _hey_distributions(lines)
-    taken = {hit.line for hit in hits}
-    hits += [hit for hit in _line_hits(lines, suffix) if hit.line not in taken]
+    lines_with_hits = {hit.line for hit in hits}
+    hits += [h for h in _line_hits(lines, suffix) if h.line not in lines_with_hits]
     return _unique(sorted(hits, key=lambda hit: hit.line or 0))
 
 
@@ -101,7 +102,7 @@ def quote_line(text: str) -> str:
 
 
 def _unique(hits: list[Hit]) -> list[Hit]:
-    # Logs repeat the same line; one quote per reason is enough to act on.
+    # Logs repeat the same line, so one quote per reason is enough to act on.
     seen: set[tuple[str, str]] = set()
     unique = []
     for hit in hits:
@@ -152,8 +153,8 @@ def _json_document(text: str, lines: list[str]) -> list[Hit]:
 
 
 def _decode_stream(text: str) -> tuple[list[object], json.JSONDecodeError | None]:
-    # Tools such as `jq` write one JSON value after another; such a stream
-    # is read as data, while any other text after a value is invalid.
+    # Tools such as `jq` write one JSON value after another. Such a stream
+    # counts as valid data, but any other text after a value is invalid.
     decoder = json.JSONDecoder()
     values = []
     position = _skip_space(text, 0)
@@ -291,7 +292,7 @@ class _Rule:
     """Skip the match when a negation ("no", "not", "なし") surrounds it."""
     in_headings: bool = False
     guard: Callable[[str, re.Match[str]], bool] | None = None
-    """Extra test on the line and match; False drops the match."""
+    """Extra test on the line and the match, where False drops the match."""
 
 
 def _before(line: str, match: re.Match[str], chars: int = 40) -> str:
@@ -307,7 +308,6 @@ CONDITION_BEFORE = re.compile(
 )
 RESOLVED = re.compile(r"(?i)解消|\bresolved\b|\bfixed\b|修正済")
 SERIES_OF_ERRORS = re.compile(r"(?i)5\.\.|5xx|error|fail")
-PLAIN_FAILURE_COUNT = re.compile(r"(?i)\b0\s+(?:failed|errors?)\b")
 TEST_SUMMARY = re.compile(r"(?i)\b\d+\s+passed\b|={3,}")
 X_OF_Y_EXCLUDED = re.compile(r"(?i)canary|traffic|split|weight|→|->")
 
@@ -334,7 +334,8 @@ def _is_failed_count(line: str, match: re.Match[str]) -> bool:
     return "error" not in match.group(0).lower() or bool(TEST_SUMMARY.search(line))
 
 
-def _is_empty_series(line: str, match: re.Match[str]) -> bool:
+def _is_not_about_errors(line: str, match: re.Match[str]) -> bool:
+    # "series(5xx only) : 0" counts no errors, which is good news.
     return not SERIES_OF_ERRORS.search(match.group(0))
 
 
@@ -352,6 +353,9 @@ def _rule(reason: str, pattern: str, **options: object) -> _Rule:
 
 
 # Order is priority: a line yields the first rule that matches.
+# NOTE: the rules read one line at a time, so a failure shown only by a
+# table column (a TSV of status codes) or by comparing two figures on a
+# line ("requests: 12, 200: 0") is not found.
 LINE_RULES: list[_Rule] = [
     _rule("http-error", r"\bHTTP/\d(?:\.\d)?\s+[45]\d\d\b"),
     _rule(
@@ -440,7 +444,7 @@ LINE_RULES: list[_Rule] = [
         rf"\b0\s+(?:{GOOD_NEWS}[\w-]+\s+){{0,3}}?(?:found|returned|discovered|loaded)\b|"
         rf"\bno\s+(?:{GOOD_NEWS}[\w-]+\s+){{0,4}}?(?:found|returned)\b|"
         r"\bseries(?:\([^)]*\))?\s*(?:count)?\s*[:=]\s*0\b",
-        guard=_is_empty_series,
+        guard=_is_not_about_errors,
     ),
     _rule(
         "missing-measurement",

@@ -9,13 +9,13 @@ Measurements are recorded figures: `"p95_ms": 3543`, `p95=3543ms`,
 Both are normalized before they are compared: latencies to milliseconds,
 rates and availability to a fraction between 0 and 1.
 
-A false violation is worse than a missed one, so extraction is strict:
-a value without a unit is used only when its key names the unit
-(`p95_ms`) or, for a rate, when it lies between 0 and 1; a comparison in
-prose counts as a target only near a word such as SLO, target or 目標
-(on its line or in an enclosing heading); and a comparison that points
-the wrong way for its metric (`P95 latency > 500ms`, an alert condition)
-is not a target.
+A false violation is worse than a missed one, so extraction is strict.
+A value without a unit is used only when its key names the unit
+(`p95_ms`) or, for a rate, when it lies between 0 and 1. A comparison in
+prose counts as a target only near a word such as SLO, target or 目標,
+on its line or in an enclosing heading. A comparison that points the
+wrong way for its metric (`P95 latency > 500ms`, an alert condition) is
+not a target.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class MetricTarget(BaseModel):
     """A stated bound on a metric, such as `p95 <= 1s`."""
 
     metric: str = Field(description="Canonical metric: p95, error_rate, ...")
-    op: Operator = Field(description="How a measurement must compare to `value`.")
+    op: Operator = Field(description="Comparison a measurement must satisfy.")
     value: float = Field(description="Bound in ms (latency) or as a fraction.")
     path: str = Field(description="Project-relative file that states it.")
     line: int = Field(description="1-based line of the statement.")
@@ -210,7 +210,7 @@ def _quote(raw: str) -> str:
 MEASURED = re.compile(
     rf"(?i){NAME_START}[\"']?(?P<name>{NAME})[\"']?{NAME_END}\s*(?:\([^)]*\))?\s*"
     rf"(?:[:=：]|≈|~|は|が)\s*(?:≈|~|約)?\s*(?P<number>{NUMBER})\s*"
-    rf"(?P<unit>{UNIT})?(?![\w])"
+    rf"(?P<unit>{UNIT})?(?![A-Za-z0-9_])"
 )
 HEY_PERCENTILE = re.compile(
     r"^\s*(?P<q>50|75|90|95|99)(?:\.0+)?%\s+in\s+(?P<number>\d+(?:\.\d+)?)\s+secs?\b"
@@ -262,7 +262,7 @@ def _measured_values(text: str) -> Iterator[tuple[_Metric, str, str | None]]:
 
 NAME_OP_VALUE = re.compile(
     rf"(?i){NAME_START}[\"']?(?P<name>{NAME})[\"']?{NAME_END}\s*[(（]?\s*"
-    rf"(?P<op>{OPERATOR})\s*(?P<number>{NUMBER})\s*(?P<unit>{UNIT})?(?![\w])"
+    rf"(?P<op>{OPERATOR})\s*(?P<number>{NUMBER})\s*(?P<unit>{UNIT})?(?![A-Za-z0-9_])"
 )
 OP_VALUE_NAME = re.compile(
     rf"(?i)(?<![\w.])(?P<op>{OPERATOR})\s*(?P<number>{NUMBER})\s*(?P<unit>{UNIT})?"
@@ -347,8 +347,8 @@ def _prose_bounds(text: str) -> Iterator[Bound]:
 
 
 def _worded_bounds(text: str) -> Iterator[Bound]:
-    # "p95 は 500ms 以下" states a bound by itself, unless the sentence goes
-    # on to say it was achieved ("以下だった", "以下を達成"): that is a result.
+    # "p95 は 500ms 以下" states a bound by itself, unless the sentence
+    # reports it as achieved ("以下だった", "以下を達成"), which is a result.
     for match in NAME_VALUE_WORD.finditer(text):
         if ACHIEVED.match(text[match.end() :]):
             continue
@@ -374,8 +374,8 @@ def _json_bounds(text: str) -> Iterator[Bound]:
 
 
 def _parenthesized_bounds(text: str) -> Iterator[Bound]:
-    # "P50 Latency: 285ms (<1000ms target)": the bound belongs to the
-    # figure just before it, and the word "target" makes it a target.
+    # In "P50 Latency: 285ms (<1000ms target)" the bound belongs to the
+    # figure before it, and the word "target" makes it a target.
     for bound in TARGET_IN_PARENTHESES.finditer(text):
         if "target" not in bound.group(0).lower() and "目標" not in bound.group(0):
             continue
@@ -525,8 +525,11 @@ def find_metric_violations(
 
     A target marked `local` is held only against measurements in its own
     file. A measurement that breaks several targets is reported once,
-    naming the loosest one it breaks: if even that is broken, every
-    stricter one is too.
+    naming the loosest one it breaks, because every stricter one is then
+    broken too.
+
+    NOTE: targets match measurements by metric name only, not by service
+    or endpoint, so callers choose which files' targets apply.
     """
     findings = []
     for measurement in measurements:
@@ -547,7 +550,7 @@ def _applies(target: MetricTarget, measurement: Measurement) -> bool:
 
 
 def _breaks(measurement: Measurement, target: MetricTarget) -> bool:
-    # The slack absorbs float noise; a value equal to the bound breaks a
+    # The slack absorbs float noise. A value equal to the bound breaks a
     # strict bound and meets an inclusive one.
     value, bound = measurement.value, target.value
     slack = TOLERANCE * max(1.0, abs(bound))

@@ -1,0 +1,148 @@
+"""The projects one server serves, and their cached status."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vpm.engines.base import Engine
+from vpm.pipeline import Layout, make_context
+from vpm.roles.planner import PlanInput, plan
+from vpm.settings import Settings, load_settings
+from vpm.sources.files import SKIP_DIRS
+from vpm.store import Store, open_store, read_last_cycle
+from vpm.store.tasks import ensure_tasks_table
+
+log = logging.getLogger("vpm")
+
+_UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+
+Fingerprint = tuple[tuple[str, int, int], ...]
+
+
+@dataclass
+class StatusCache:
+    """The last status of a project and the fingerprint it was computed for."""
+
+    fingerprint: Fingerprint | None = None
+    payload: dict[str, Any] | None = None
+    body: bytes = b""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass
+class ServedProject:
+    """One project behind the API: where it is, its store and its engine."""
+
+    id: str
+    layout: Layout
+    settings: Settings
+    store: Store
+    engine: Engine
+    cycle_lock: threading.Lock = field(default_factory=threading.Lock)
+    status_cache: StatusCache = field(default_factory=StatusCache)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def project_ids(folders: Iterable[Path]) -> list[str]:
+    """Name each project by its folder, adding `-2`, `-3` ... to repeats."""
+    taken: set[str] = set()
+    ids = []
+    for folder in folders:
+        base = _UNSAFE_ID_CHARS.sub("-", folder.resolve().name).strip("-.") or "project"
+        candidate, number = base, 1
+        while candidate in taken:
+            number += 1
+            candidate = f"{base}-{number}"
+        taken.add(candidate)
+        ids.append(candidate)
+    return ids
+
+
+def open_projects(folders: list[Path], out: Path | None = None) -> list[ServedProject]:
+    """Open the store and engine of every project folder.
+
+    With `out`, each project writes under `out/ID` instead of into itself.
+
+    Raises:
+        ProjectNotFound: A folder does not exist.
+        StoreError: A store cannot be opened.
+    """
+    served = []
+    for project_id, folder in zip(project_ids(folders), folders, strict=True):
+        layout = Layout.for_project(folder, out / project_id if out else None)
+        settings = load_settings(layout.project)
+        store = open_store(settings.database_url, layout.data_dir)
+        ensure_tasks_table(store)
+        engine = make_context(layout, settings, store).engine
+        served.append(ServedProject(project_id, layout, settings, store, engine))
+        log.info("serving project %s from %s", project_id, layout.project)
+    return served
+
+
+def fingerprint(project: ServedProject) -> Fingerprint:
+    """Return mtime and size of every file the status depends on.
+
+    Covers the state document, the evidence and watched folders, and the
+    database with its write-ahead log, which carries the last cycle.
+    """
+    layout, settings = project.layout, project.settings
+    entries: list[tuple[str, int, int]] = []
+    files = [layout.project / settings.state_file, layout.database]
+    files.append(layout.database.with_name(layout.database.name + "-wal"))
+    for path in files:
+        _add_stat(entries, path)
+    for folder in [*settings.evidence_dirs, *settings.watch_dirs]:
+        _add_tree(entries, layout.project / folder)
+    return tuple(entries)
+
+
+def _add_stat(entries: list[tuple[str, int, int]], path: Path | str) -> None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        entries.append((str(path), -1, -1))
+        return
+    entries.append((str(path), info.st_mtime_ns, info.st_size))
+
+
+def _add_tree(entries: list[tuple[str, int, int]], root: Path) -> None:
+    _add_stat(entries, root)
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
+        _add_stat(entries, dirpath)
+        for name in sorted(filenames):
+            _add_stat(entries, os.path.join(dirpath, name))
+
+
+def compute_status(project: ServedProject) -> dict[str, Any]:
+    """Return what `vpm status --format json` prints for the project."""
+    layout = project.layout
+    result = plan(
+        PlanInput(project=str(layout.project), state_file=project.settings.state_file)
+    )
+    last = read_last_cycle(layout.database)
+    return {**result.model_dump(), "last_cycle": last}
+
+
+def cached_status(project: ServedProject) -> tuple[dict[str, Any], bytes]:
+    """Return the status and its JSON body, computed again only after a change."""
+    cache = project.status_cache
+    with cache.lock:
+        current = fingerprint(project)
+        if cache.payload is not None and cache.fingerprint == current:
+            return cache.payload, cache.body
+        payload = compute_status(project)
+        cache.body = json.dumps(payload, ensure_ascii=False, default=str).encode()
+        cache.payload = json.loads(cache.body)
+        cache.fingerprint = current
+        return cache.payload, cache.body

@@ -1,0 +1,50 @@
+"""Errors of the evidence and governance commands.
+
+Every class here is a `UserError`: the user can fix the input, option or
+repository state named in the message. A git command that fails for
+another reason is a `GitFailed`, a run-time failure.
+"""
+
+from __future__ import annotations
+
+from vpm.errors import UserError, VpmError
+
+
+class NotAGitRepository(UserError):
+    """The folder is not the top level of a git work tree."""
+
+
+class UnknownRevision(UserError):
+    """A git ref given on the command line names no commit."""
+
+
+class GitFailed(VpmError):
+    """A git command exited with an error the user did not cause."""
+
+
+class InvalidBody(UserError):
+    """The pull request body cannot be read."""
+
+
+class InvalidPolicy(UserError):
+    """The definition-of-done policy file is missing or malformed."""
+
+
+class DeployFrozen(UserError):
+    """The deploy freeze is on, so deploying or applying is not allowed."""
+
+
+class InvalidFreezeFile(UserError):
+    """The deploy freeze file exists but cannot be read or rewritten safely."""
+
+
+class InvalidName(UserError):
+    """A trial name or tag name cannot be used as a file or ref name."""
+
+
+class TrialError(UserError):
+    """A trial cannot be started or closed as requested."""
+
+
+class SnapshotError(UserError):
+    """A snapshot cannot be taken as requested."""
