@@ -254,6 +254,13 @@ from vpm.prov.cli import app as prov_app  # noqa: E402
 
 app.add_typer(prov_app, name="prov")
 
+from vpm.evidence import cli as evidence_cli  # noqa: E402
+
+app.add_typer(evidence_cli.evidence_app, name="evidence")
+app.add_typer(evidence_cli.freeze_app, name="freeze")
+app.add_typer(evidence_cli.trial_app, name="trial")
+app.command("snapshot")(evidence_cli.snapshot)
+
 
 def main() -> None:
     app()

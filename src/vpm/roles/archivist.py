@@ -143,7 +143,7 @@ def _prepend_memory(
     ]
     new.append(
         {
-            "summary": inp.synthesis.summary,
+            "summary": inp.synthesis.cycle_summary,
             "session_id": None,
             "source": "cycle",
             "engine": "offline",

@@ -35,7 +35,13 @@ class SynthesisInput(BaseModel):
 class SynthesisOutput(BaseModel):
     """Rendered outputs; the archivist writes them to files."""
 
-    summary: str = Field(description="Cycle summary, at most the summary limit.")
+    summary: str = Field(
+        description="Summary of the cycle's sessions, or of the plan when there "
+        "are none; at most the summary limit."
+    )
+    cycle_summary: str = Field(
+        default="", description="Phase, δ and next move in at most the limit."
+    )
     digest_markdown: str
     mermaid: str
     state_patch: str = Field(description="Unified diff against the state document.")
@@ -52,8 +58,10 @@ def synthesize(
     patch, changes = (
         propose_patch(doc, inp.plan.findings, ctx.clock()) if doc else ("", [])
     )
+    limit = ctx.settings.summary_max_chars
     return SynthesisOutput(
         summary=summary,
+        cycle_summary=clip_text(_plan_head(inp.plan), limit),
         digest_markdown=render_digest(inp, summary),
         mermaid=render_mermaid(inp.plan),
         state_patch=patch,
@@ -63,15 +71,16 @@ def synthesize(
 
 def _summary(inp: SynthesisInput, ctx: RoleContext) -> str:
     limit = ctx.settings.summary_max_chars
-    plan = inp.plan
-    head = (
-        f"{plan.phase or 'Phase unknown'}: {plan.delta} Next: {plan.next_move.action}"
-    )
     if not inp.digests:
-        return clip_text(head, limit)
+        return clip_text(_plan_head(inp.plan), limit)
     joined = "\n".join(d.summary for d in inp.digests)
     text, _run = ctx.engine.summarize(joined, max_chars=limit)
     return clip_text(text, limit)
+
+
+def _plan_head(plan: PlanOutput) -> str:
+    phase = plan.phase or "Phase unknown"
+    return f"{phase}: {plan.delta} Next: {plan.next_move.action}"
 
 
 def clip_text(text: str, limit: int) -> str:
