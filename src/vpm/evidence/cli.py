@@ -330,7 +330,9 @@ def freeze_status(
         if output_format is OutputFormat.json:
             _print_json({"freeze": None, "file": FREEZE_FILE})
         else:
-            console.print(f"No deploy freeze file ({FREEZE_FILE}); deploys are allowed.")
+            console.print(
+                f"No deploy freeze file ({FREEZE_FILE}); deploys are allowed."
+            )
         return
     title = "Deploy freeze is on" if record.freeze else "Deploy freeze is off"
     _print_freeze(to_json(record), output_format, title)
@@ -352,7 +354,9 @@ def _print_freeze(data: dict[str, Any], fmt: OutputFormat, title: str) -> None:
 @trial_app.command("start")
 def trial_start(
     name: Annotated[str, typer.Argument(help="Trial name: letters, digits, . _ -")],
-    days: Annotated[int, typer.Option("--days", help="Length of the time box in days.")],
+    days: Annotated[
+        int, typer.Option("--days", help="Length of the time box in days.")
+    ],
     hypothesis: Annotated[
         str, typer.Option("--hypothesis", help="What the trial should show.")
     ],

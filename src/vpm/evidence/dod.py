@@ -119,7 +119,9 @@ def _policy_from(data: object, path: Path) -> Policy:
         )
     section = data.get("section")
     if section is not None and not isinstance(section, str):
-        raise InvalidPolicy(f"--policy {path}: `section` must be text, not {section!r}.")
+        raise InvalidPolicy(
+            f"--policy {path}: `section` must be text, not {section!r}."
+        )
     return Policy(required=[item.strip() for item in items], section=section)
 
 
@@ -159,7 +161,9 @@ def check_dod(body: str, policy: Policy) -> DodCheck:
         if not found:
             results.append(ItemResult(item=item, status="missing"))
         elif unticked:
-            results.append(ItemResult(item=item, status="unticked", line=unticked[0].line))
+            results.append(
+                ItemResult(item=item, status="unticked", line=unticked[0].line)
+            )
         else:
             results.append(ItemResult(item=item, status="ticked", line=found[0].line))
     required = {normalize_item(item) for item in policy.required}

@@ -75,7 +75,9 @@ def read_freeze_record(project: Path) -> FreezeRecord | None:
             f"{FREEZE_FILE}:{line} is not valid JSON ({exc}); fix or delete the file."
         ) from exc
     if not isinstance(data, dict):
-        raise InvalidFreezeFile(f'{FREEZE_FILE} must hold a JSON object like {{"freeze": false}}.')
+        raise InvalidFreezeFile(
+            f'{FREEZE_FILE} must hold a JSON object like {{"freeze": false}}.'
+        )
     value = data.get("freeze", data.get("frozen"))
     if not isinstance(value, bool):
         raise InvalidFreezeFile(

@@ -214,7 +214,9 @@ def check_ref_name(name: str, kind: str, flag: str) -> None:
     if name.endswith((".", ".lock")):
         problems.append("it must not end with '.' or '.lock'")
     if problems:
-        raise InvalidName(f"{flag} {name!r} is not a valid {kind}: {'; '.join(problems)}.")
+        raise InvalidName(
+            f"{flag} {name!r} is not a valid {kind}: {'; '.join(problems)}."
+        )
 
 
 def ref_exists(repo: Path, ref: str) -> bool:

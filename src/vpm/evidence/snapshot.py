@@ -198,7 +198,9 @@ def _new_milestones(
         if claim.status != "done" or not claim.citations:
             continue
         key = claim.subject or claim.label
-        item = found.setdefault(key, MilestoneEvidence(key=key, label=claim.label, line=claim.line))
+        item = found.setdefault(
+            key, MilestoneEvidence(key=key, label=claim.label, line=claim.line)
+        )
         for citation in claim.citations:
             _add_citation(root, citation.path, item)
     return [
@@ -254,7 +256,13 @@ def render_snapshot(
     if not milestones:
         lines += ["", "No milestone was completed since the last snapshot."]
     for item in milestones:
-        lines += ["", f"## {item.key}", "", f"{item.label} (state line {item.line})", ""]
+        lines += [
+            "",
+            f"## {item.key}",
+            "",
+            f"{item.label} (state line {item.line})",
+            "",
+        ]
         lines += ["| evidence | sha256 |", "| --- | --- |"]
         lines += [f"| `{path}` | `{sha}` |" for path, sha in sorted(item.files.items())]
         lines += [f"- Not usable: {text}" for text in item.unusable]
@@ -290,7 +298,17 @@ def _record(
 def _tag(root: Path, tag: str, message: str | None, record: SnapshotRecord) -> None:
     text = message or f"Snapshot {tag}: {len(record.milestones)} milestones"
     text += f"\n\nReport {record.report} sha256 {record.report_sha256}\n"
-    git.run_git(root, "tag", "-a", "-F", "-", "--end-of-options", tag, "HEAD", stdin=text.encode())
+    git.run_git(
+        root,
+        "tag",
+        "-a",
+        "-F",
+        "-",
+        "--end-of-options",
+        tag,
+        "HEAD",
+        stdin=text.encode(),
+    )
 
 
 def _record_provenance(
@@ -313,7 +331,9 @@ def _record_provenance(
     ]
     state_file = root / state_rel
     if state_file.is_file():
-        inputs.append(FileDigest(path=state_rel, sha256=sha256_file(state_file), role=ROLE))
+        inputs.append(
+            FileDigest(path=state_rel, sha256=sha256_file(state_file), role=ROLE)
+        )
     report = FileDigest(path=record.report, sha256=record.report_sha256, role=ROLE)
     finished = datetime.now(UTC)
     cycle = CycleProvenance(
@@ -322,7 +342,12 @@ def _record_provenance(
         finished_at=max(finished, started),
         inputs=_unique(inputs),
         activities=[
-            RoleActivity(role=ROLE, started_at=started, finished_at=max(finished, started), engine="none")
+            RoleActivity(
+                role=ROLE,
+                started_at=started,
+                finished_at=max(finished, started),
+                engine="none",
+            )
         ],
         decisions=[
             Decision(

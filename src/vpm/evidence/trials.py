@@ -94,7 +94,9 @@ def trial_places(project: Path, out: Path | None) -> TrialPlaces:
     root = project.resolve()
     if out is not None:
         base = out.resolve()
-        return TrialPlaces(project=root, data_dir=base / ".vpm", reports_dir=base / "reports")
+        return TrialPlaces(
+            project=root, data_dir=base / ".vpm", reports_dir=base / "reports"
+        )
     return TrialPlaces(
         project=root,
         data_dir=resolve_citation(root, ".vpm"),
@@ -179,7 +181,9 @@ def _check_days(days: int, allow_long: bool) -> None:
 def _branch_for(project: Path, name: str, checkout: bool) -> str | None:
     if not git.is_repository_root(project):
         if checkout:
-            raise TrialError(f"--checkout: {project} is not the top of a git repository.")
+            raise TrialError(
+                f"--checkout: {project} is not the top of a git repository."
+            )
         return None
     branch = BRANCH_PREFIX + name
     if not git.has_commit(project):
@@ -270,7 +274,11 @@ def find_overdue_trials(
         return []
     moment = now or datetime.now(UTC)
     shown = _shown_path(project, path)
-    return [_overdue(trial, shown, moment) for trial in book.trials if trial.is_overdue(moment)]
+    return [
+        _overdue(trial, shown, moment)
+        for trial in book.trials
+        if trial.is_overdue(moment)
+    ]
 
 
 def _overdue(trial: Trial, shown: str, now: datetime) -> Finding:

@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from vpm.errors import StateNotFound
+from vpm.evidence import find_overdue_trials, find_stale_freeze
 from vpm.model import Criterion, Finding, NextMove, Problem
 from vpm.roles.context import RoleContext
 from vpm.state import markers as m
@@ -89,6 +90,8 @@ def plan(inp: PlanInput, ctx: RoleContext | None = None) -> PlanOutput:
         *verified.findings,
         *metric_findings,
         *_goal_findings(doc, criteria),
+        *find_stale_freeze(project, doc),
+        *find_overdue_trials(project, ctx.data_dir if ctx else project / ".vpm"),
     ]
     findings = _dedupe(findings)
     move = decide_next_move(findings, criteria, doc)
@@ -327,7 +330,7 @@ RULES: list[tuple[str, tuple[str, ...], str]] = [
     ),
     (
         "reconcile-freeze",
-        ("freeze-mismatch",),
+        ("freeze-mismatch", "freeze-outlived"),
         "Make the state document and .ops/deploy_freeze.json agree ({where}).",
     ),
     (
