@@ -9,8 +9,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from conftest import make_project
+from vpm.cli import app
 from vpm.pipeline import run_cycle
 from vpm.store import open_store
 
@@ -329,7 +331,10 @@ def test_cycle_and_plan_on_every_state_version(
     )
 
     result = run_cycle(project)
+    status = CliRunner().invoke(app, ["status", str(project), "--format", "json"])
 
     assert result.cycle_id == 1
     assert result.plan.next_move.rule
     assert (project / "reports" / "vpm" / "digest.md").is_file()
+    assert status.exit_code == 0
+    assert json.loads(status.output)["last_cycle"]["id"] == 1

@@ -261,6 +261,11 @@ app.add_typer(evidence_cli.freeze_app, name="freeze")
 app.add_typer(evidence_cli.trial_app, name="trial")
 app.command("snapshot")(evidence_cli.snapshot)
 
+from vpm.quality import cli as quality_cli  # noqa: E402
+
+app.command("summarize")(quality_cli.summarize)
+app.command("quality")(quality_cli.quality)
+
 
 def main() -> None:
     app()

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jinja2
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -75,7 +76,7 @@ def create_app(
         settings=settings,
         metrics=metrics,
         runner=CycleRunner(metrics, cycle, workers=max(2, len(projects))),
-        templates=Jinja2Templates(directory=str(TEMPLATE_DIR), autoescape=True),
+        templates=_templates(),
     )
 
     @asynccontextmanager
@@ -105,6 +106,13 @@ def create_app(
         log.warning("VPM_API_READ_AUTH is set but VPM_API_TOKEN is not; "
                     "read endpoints stay open")
     return app
+
+
+def _templates() -> Jinja2Templates:
+    """Load the templates with autoescaping on for every template name."""
+    loader = jinja2.FileSystemLoader(str(TEMPLATE_DIR))
+    env = jinja2.Environment(loader=loader, autoescape=True)
+    return Jinja2Templates(env=env)
 
 
 def _add_error_handlers(app: FastAPI) -> None:

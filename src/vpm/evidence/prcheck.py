@@ -166,7 +166,7 @@ def _check_entry(
     result.changed = [c.path for c in changes if matches(entry.path, c.path)]
     escaping = [p for p in result.matches if _leaves_tree(root, tree[p])]
     if escaping:
-        issues.append(_issue("outside-repo", entry, _escape_message(escaping)))
+        issues.append(_issue("outside-repo", entry, _escape_message(entry, escaping)))
     elif not result.matches:
         issues.append(_issue("missing", entry, _missing_message(entry, result)))
     elif not set(result.changed) & set(result.matches):
@@ -182,10 +182,11 @@ def _issue(kind: IssueKind, entry: EvidenceEntry, message: str) -> CheckIssue:
     return CheckIssue(kind=kind, path=entry.path, line=entry.line, message=message)
 
 
-def _escape_message(paths: list[str]) -> str:
+def _escape_message(entry: EvidenceEntry, paths: list[str]) -> str:
+    named = "" if paths[0] == entry.path else f"{entry.path} matches {paths[0]}, which "
     return (
-        f"{paths[0]} is a symbolic link to a place outside the repository; "
-        "cite the evidence file itself."
+        f"{named or paths[0] + ' '}is a symbolic link to a place outside the "
+        "repository; cite the evidence file itself."
     )
 
 

@@ -1,0 +1,315 @@
+"""The `vpm summarize` and `vpm quality` commands.
+
+Both use the engine the settings choose (``VPM_*`` variables and
+`vpm.toml`): the LLM engine when `llm_base_url` and `llm_model` are set,
+the offline engine otherwise. Both run the curator exactly as a cycle does,
+windows and all.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from vpm.engines.base import Engine
+from vpm.engines.llm import engine_for
+from vpm.errors import UserError, VpmError
+from vpm.model import ChatMessage, Problem, SessionDigest
+from vpm.pipeline import Layout
+from vpm.quality.digest import digest_messages, digest_turns
+from vpm.quality.items import parse_item, read_items
+from vpm.quality.report import write_report
+from vpm.quality.score import QualityReport, score_set
+from vpm.settings import Settings, load_settings
+from vpm.sources.chat import read_chat_file
+
+DEFAULT_SET = Path("examples") / "quality" / "set.jsonl"
+STDIN = "-"
+
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class OutputFormat(StrEnum):
+    """Output format of a reporting command."""
+
+    text = "text"
+    json = "json"
+
+
+FormatOption = Annotated[
+    OutputFormat, typer.Option("--format", help="Output format: text or json.")
+]
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn vpm errors into one line on stderr: exit 2 for user errors, else 1."""
+    try:
+        yield
+    except UserError as exc:
+        err_console.print(f"Error: {escape(str(exc))}")
+        raise typer.Exit(2) from exc
+    except VpmError as exc:
+        err_console.print(f"Error: {escape(str(exc))}")
+        raise typer.Exit(1) from exc
+
+
+def summarize(
+    source: Annotated[
+        str,
+        typer.Argument(help="Chat log (JSONL) or transcript; '-' reads stdin."),
+    ] = STDIN,
+    output_format: FormatOption = OutputFormat.text,
+    jsonl: Annotated[
+        bool,
+        typer.Option(
+            "--jsonl",
+            help="Read one item per line (a JSON object with text, raw, dialogue "
+            "or messages) and write one JSON result per line.",
+        ),
+    ] = False,
+) -> None:
+    """Summarize a chat log or transcript with the curator's engine.
+
+    Prints the summary (at most summary_max_chars, 400 by default) and the
+    decisions, open questions, todos and risks. With --jsonl, lines that
+    cannot be read are reported on stderr with their line number and
+    skipped, and the exit status is 1.
+
+    Example: vpm summarize logs/chat/2026-11-19.jsonl --format json
+    """
+    with _user_errors():
+        settings = load_settings(Path.cwd())
+        engine = engine_for(settings)
+        data = _read_source(source)
+        if jsonl:
+            skipped = _summarize_lines(data, source, settings, engine)
+        else:
+            _summarize_log(data, source, settings, engine, output_format)
+            skipped = 0
+    if skipped:
+        raise typer.Exit(1)
+
+
+def _read_source(source: str) -> str:
+    """Read a file or stdin as UTF-8 text.
+
+    Raises:
+        UserError: The file is missing, unreadable or not UTF-8.
+    """
+    name = "stdin" if source == STDIN else source
+    try:
+        data = sys.stdin.buffer.read() if source == STDIN else Path(source).read_bytes()
+    except OSError as exc:
+        raise UserError(f"cannot read {name}: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{name} is not UTF-8 text (byte {exc.start})") from None
+
+
+def _summarize_log(
+    data: str,
+    source: str,
+    settings: Settings,
+    engine: Engine,
+    output_format: OutputFormat,
+) -> None:
+    messages, problems = _read_chat(data, source)
+    _warn(problems)
+    if not messages:
+        raise UserError(f"{_display_name(source)} contains no messages to summarize")
+    digest = digest_messages(messages, settings, engine)
+    if output_format is OutputFormat.json:
+        _print_json(_result(digest))
+        return
+    _print_digest(digest)
+
+
+def _read_chat(data: str, source: str) -> tuple[list[ChatMessage], list[Problem]]:
+    """Read chat messages from a file, or from stdin through a temporary file.
+
+    The chat reader decides between JSONL and transcript by the file
+    suffix, so stdin is saved under the suffix its first line suggests.
+    """
+    if source != STDIN:
+        return read_chat_file(Path(source), source)
+    first = next((line for line in data.splitlines() if line.strip()), "")
+    suffix = ".jsonl" if first.lstrip().startswith("{") else ".txt"
+    with tempfile.TemporaryDirectory(prefix="vpm-summarize-") as folder:
+        path = Path(folder) / f"stdin{suffix}"
+        path.write_text(data, encoding="utf-8")
+        messages, problems = read_chat_file(path, "stdin")
+    return messages, problems
+
+
+def _summarize_lines(data: str, source: str, settings: Settings, engine: Engine) -> int:
+    """Write one JSON result per readable line; return the number skipped."""
+    skipped = 0
+    for number, line in enumerate(data.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = parse_item(line, number)
+        except ValueError as exc:
+            _warn([Problem(path=_display_name(source), line=number, message=str(exc))])
+            skipped += 1
+            continue
+        digest = digest_turns(item.turns, settings, engine, session_id=item.id)
+        result = {"line": number, "id": item.id, **_result(digest)}
+        sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+    return skipped
+
+
+def _result(digest: SessionDigest) -> dict[str, Any]:
+    return {
+        "summary": digest.summary,
+        "extractions": digest.extractions.model_dump(),
+        "engine": digest.run.engine,
+        "fallback": digest.run.fallback,
+        "reason": digest.run.reason,
+    }
+
+
+def _print_digest(digest: SessionDigest) -> None:
+    console.print(escape(digest.summary))
+    headings = {
+        "decisions": "Decisions",
+        "questions": "Open questions",
+        "todos": "Todos",
+        "risks": "Risks",
+    }
+    for kind, heading in headings.items():
+        items = getattr(digest.extractions, kind)
+        if items:
+            console.print(f"\n{heading}:")
+            for item in items:
+                console.print(f"- {escape(item)}")
+    if digest.run.fallback:
+        # A fallback is reported, never hidden, but stdout keeps only results.
+        err_console.print(
+            f"Warning: the LLM failed ({digest.run.reason}); "
+            "the offline engine wrote this summary."
+        )
+
+
+def quality(
+    project: Annotated[
+        Path, typer.Argument(help="Project whose settings choose the engine.")
+    ] = Path("."),
+    reference_set: Annotated[
+        Path | None,
+        typer.Option(
+            "--set",
+            help="JSONL reference set: text (or raw, dialogue, messages) and "
+            "reference (or digest_expected) per line. Default: "
+            "PROJECT/examples/quality/set.jsonl.",
+        ),
+    ] = None,
+    min_rouge_l: Annotated[
+        float | None,
+        typer.Option(
+            "--min-rouge-l",
+            min=0.0,
+            max=1.0,
+            help="Exit 1 when the mean ROUGE-L F1 (0 to 1) is below this bar.",
+        ),
+    ] = None,
+    max_chars: Annotated[
+        int,
+        typer.Option(
+            "--max-chars", min=1, help="Length bar of a summary, in characters."
+        ),
+    ] = 400,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write the report under DIR/reports instead."),
+    ] = None,
+    output_format: FormatOption = OutputFormat.text,
+) -> None:
+    """Score the curator's summaries against reference digests.
+
+    Writes reports/vpm/quality.json and quality.md (DIR/reports with --out)
+    with ROUGE-L (F1, precision, recall), the share of summaries within
+    --max-chars and the share of valid JSON extractions, per item and
+    overall, with the engine of each.
+
+    Example: vpm quality . --min-rouge-l 0.3
+    """
+    with _user_errors():
+        layout = Layout.for_project(project, out)
+        set_path = reference_set or layout.project / DEFAULT_SET
+        items, problems = read_items(_read_set(set_path), str(set_path), True)
+        _warn(problems)
+        if not items:
+            raise UserError(f"{set_path} contains no items with text and reference")
+        settings = load_settings(layout.project)
+        report = score_set(
+            items,
+            settings,
+            engine_for(settings),
+            set_name=str(set_path),
+            max_chars=max_chars,
+            min_rouge_l=min_rouge_l,
+        )
+        json_path, markdown_path = write_report(report, layout.reports_dir)
+    if output_format is OutputFormat.json:
+        _print_json(report.model_dump(mode="json"))
+    else:
+        _print_quality(report, markdown_path)
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+def _read_set(path: Path) -> str:
+    if not path.is_file():
+        raise UserError(
+            f"reference set not found: {path}; pass --set FILE (JSONL with text "
+            "and reference fields)"
+        )
+    return _read_source(str(path))
+
+
+def _print_quality(report: QualityReport, markdown_path: Path) -> None:
+    rouge = report.rouge_l
+    console.print(
+        f"ROUGE-L F1 {rouge.f1:.3f} (P {rouge.precision:.3f}, R {rouge.recall:.3f}) "
+        f"over {report.items} items"
+    )
+    for language, score in report.by_language.items():
+        console.print(f"  {language}: {score.items} items, F1 {score.rouge_l.f1:.3f}")
+    console.print(
+        f"Within {report.max_chars} characters: {report.within_limit_share:.0%}; "
+        f"valid JSON extractions: {report.json_valid_share:.0%}"
+    )
+    engines = ", ".join(f"{name} × {count}" for name, count in report.engines.items())
+    console.print(f"Engines: {engines}; fell back: {report.fallbacks}")
+    if report.min_rouge_l is not None:
+        verdict = "passed" if report.passed else "failed"
+        console.print(f"Gate F1 ≥ {report.min_rouge_l:.3f}: {verdict}")
+    console.print(f"Report: {markdown_path}")
+
+
+def _warn(problems: list[Problem]) -> None:
+    for problem in problems:
+        err_console.print(f"Warning: {escape(problem.render())}")
+
+
+def _display_name(source: str) -> str:
+    return "stdin" if source == STDIN else source
+
+
+def _print_json(payload: Any) -> None:
+    sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
