@@ -6,6 +6,8 @@ import json
 import os
 import shutil
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ from typer.testing import CliRunner
 
 from conftest import make_project
 from vpm.cli import app
-from vpm.pipeline import run_cycle
+from vpm.pipeline import cycle_lock, run_cycle
 from vpm.store import open_store
 
 STATE = """---
@@ -338,3 +340,29 @@ def test_cycle_and_plan_on_every_state_version(
     assert (project / "reports" / "vpm" / "digest.md").is_file()
     assert status.exit_code == 0
     assert json.loads(status.output)["last_cycle"]["id"] == 1
+
+
+def test_second_cycle_waits_for_running_one(example: Path):
+    command = [sys.executable, "-m", "vpm", "cycle", str(example), "--format", "json"]
+    run_cycle(example)
+    (example / "reports" / "late.md").write_text("# late\n", "utf-8")
+
+    with cycle_lock(example / ".vpm"):
+        waiting = subprocess.Popen(command, stdout=subprocess.PIPE)
+        time.sleep(1.5)
+        still_running = waiting.poll() is None
+    output = json.loads(waiting.communicate(timeout=120)[0])
+
+    assert still_running
+    assert output["events"] == {"evidence": 1}
+
+
+def test_concurrent_cycles_record_events_once(example: Path):
+    command = [sys.executable, "-m", "vpm", "cycle", str(example), "--format", "json"]
+
+    processes = [subprocess.Popen(command, stdout=subprocess.PIPE) for _ in range(2)]
+    outputs = [json.loads(p.communicate(timeout=120)[0]) for p in processes]
+
+    assert all(p.returncode == 0 for p in processes)
+    assert sorted(o["noop"] for o in outputs) == [False, True]
+    assert store_counts(example / ".vpm")["cycles"] == 1

@@ -187,7 +187,7 @@ def lint(
 def _lint(state_file: Path, project: Path | None) -> tuple[list[Finding], list[Any]]:
     if project is None:
         doc = read_state(state_file, str(state_file))
-        return lint_document(doc, None), doc.problems
+        return lint_document(doc, None, check_freeze=False), doc.problems
     root = project.resolve()
     resolved = state_file.resolve()
     if not resolved.is_relative_to(root):
@@ -265,6 +265,11 @@ from vpm.quality import cli as quality_cli  # noqa: E402
 
 app.command("summarize")(quality_cli.summarize)
 app.command("quality")(quality_cli.quality)
+
+from vpm.api import cli as api_cli  # noqa: E402
+
+app.command("serve")(api_cli.serve)
+app.command("probe")(api_cli.probe)
 
 
 def main() -> None:

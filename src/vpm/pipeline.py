@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from vpm.engines.llm import engine_for
-from vpm.errors import ProjectNotFound, StateNotFound
+from vpm.errors import ProjectNotFound, StateNotFound, UserError
 from vpm.model import Problem
 from vpm.roles.archivist import ArchiveInput, ArchiveOutput, archive
 from vpm.roles.context import RoleContext
@@ -92,11 +95,32 @@ def run_cycle(
     """
     layout = Layout.for_project(project, out)
     settings = settings or load_settings(layout.project)
-    store = open_store(settings.database_url, layout.data_dir)
+    with cycle_lock(layout.data_dir):
+        store = open_store(settings.database_url, layout.data_dir)
+        try:
+            return _run(layout, settings, store, trace_id)
+        finally:
+            store.close()
+
+
+@contextmanager
+def cycle_lock(data_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock so cycles of one project run one at a time.
+
+    A second cycle waits for the first and then finds nothing new, instead
+    of recording the same events twice.
+    """
     try:
-        return _run(layout, settings, store, trace_id)
-    finally:
-        store.close()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        handle = (data_dir / "cycle.lock").open("a")
+    except OSError as exc:
+        raise UserError(f"cannot write to the data folder {data_dir}: {exc}") from exc
+    with handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def _run(

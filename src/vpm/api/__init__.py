@@ -1,10 +1,6 @@
 """The HTTP service: JSON API, dashboard and Prometheus metrics.
 
-`vpm serve` runs it; `create_app` builds the app over opened projects.
+`vpm serve` runs it (`vpm.api.server.serve`); `vpm.api.app.create_app`
+builds the app over projects opened by `vpm.api.projects.open_projects`.
+Nothing is imported here, so `vpm` commands that do not serve stay fast.
 """
-
-from vpm.api.app import create_app
-from vpm.api.projects import open_projects
-from vpm.api.server import serve
-
-__all__ = ["create_app", "open_projects", "serve"]

@@ -23,6 +23,12 @@ HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 CYCLE_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 
 QUALITY_FILE = "quality.json"
+# Figure name -> keys it may have in quality.json. `vpm quality` writes
+# `rouge_l` as {"f1", "precision", "recall"} and `within_limit_share`.
+QUALITY_KEYS = {
+    "rouge_l": ("rouge_l",),
+    "length_compliance_ratio": ("length_compliance_ratio", "within_limit_share"),
+}
 
 
 class ServiceMetrics:
@@ -121,8 +127,9 @@ def read_quality(path: Path) -> dict[str, float]:
     """Read ROUGE-L and length compliance from a quality report.
 
     The figures are taken from the top level of the JSON object or from a
-    `summary` or `metrics` object in it. A figure may be a number or an
-    object whose `f1`, `f`, `mean` or `value` is one. A report that is
+    `summary` or `metrics` object in it, under the keys in `QUALITY_KEYS`.
+    A figure may be a number or an object whose `f1`, `f`, `mean` or
+    `value` is one. A report that is
     missing or unreadable gives no figures.
     """
     if not path.is_file():
@@ -136,9 +143,10 @@ def read_quality(path: Path) -> dict[str, float]:
         return {}
     scopes = [data, data.get("summary"), data.get("metrics")]
     found: dict[str, float] = {}
-    for name in ("rouge_l", "length_compliance_ratio"):
+    for name, keys in QUALITY_KEYS.items():
         for scope in scopes:
-            value = _number(scope.get(name)) if isinstance(scope, dict) else None
+            values = [_number(scope.get(k)) for k in keys] if isinstance(scope, dict) else []
+            value = next((v for v in values if v is not None), None)
             if value is not None:
                 found[name] = value
                 break

@@ -183,10 +183,13 @@ def _issue(kind: IssueKind, entry: EvidenceEntry, message: str) -> CheckIssue:
 
 
 def _escape_message(entry: EvidenceEntry, paths: list[str]) -> str:
-    named = "" if paths[0] == entry.path else f"{entry.path} matches {paths[0]}, which "
+    if paths[0] == entry.path:
+        subject = f"{entry.path} is"
+    else:
+        subject = f"{entry.path} matches {paths[0]}, which is"
     return (
-        f"{named or paths[0] + ' '}is a symbolic link to a place outside the "
-        "repository; cite the evidence file itself."
+        f"{subject} a symbolic link to a place outside the repository; cite the "
+        "evidence file itself."
     )
 
 

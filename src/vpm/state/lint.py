@@ -55,16 +55,23 @@ def read_freeze(project: Path) -> FreezeState | None:
     return FreezeState(value)
 
 
-def lint_document(doc: StateDocument, freeze: FreezeState | None) -> list[Finding]:
-    """Run every document-only check and return the findings in line order."""
+def lint_document(
+    doc: StateDocument, freeze: FreezeState | None, *, check_freeze: bool = True
+) -> list[Finding]:
+    """Run every document-only check and return the findings in line order.
+
+    `freeze` None means the project has no freeze file; pass
+    `check_freeze=False` when the project folder is unknown.
+    """
     done = done_index(doc)
     findings = [
         *find_phase_mismatch(doc),
         *find_stale_items(doc, done),
         *find_stale_goal_heading(doc),
         *find_open_items(doc, done),
-        *find_freeze_mismatch(doc, freeze),
     ]
+    if check_freeze:
+        findings.extend(find_freeze_mismatch(doc, freeze))
     return sorted(findings, key=lambda f: (f.line or 0, f.kind))
 
 
