@@ -8,12 +8,12 @@ STAMP := $(VENV)/.installed
 EXAMPLE := examples/demo
 EXAMPLE_OUT := out/demo
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench clean web browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,neural]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -23,7 +23,7 @@ run: $(STAMP)
 	$(BIN)/vpm status $(EXAMPLE) --out $(EXAMPLE_OUT)
 	@echo "Digest: $(EXAMPLE_OUT)/reports/digest.md"
 
-test: $(STAMP)
+test: $(STAMP) web browser
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest
 
@@ -33,6 +33,21 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/cycle.py
+
+# Dashboard assets from the npm registry, copied into the package's static
+# folder so the dashboard works offline; the copies are not committed.
+VENDOR := src/vpm/api/static/vendor
+
+$(VENDOR)/mermaid.min.js: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	mkdir -p $(VENDOR)
+	cp web/node_modules/mermaid/dist/mermaid.min.js $(VENDOR)/
+
+web: $(VENDOR)/mermaid.min.js
+
+# Debian's Chromium for the dashboard test; never a test tool's own download.
+browser:
+	scripts/ensure-chromium.sh
 
 clean:
 	rm -rf $(VENV) out

@@ -2,10 +2,11 @@
 
 It speaks ``POST /v1/chat/completions`` over real HTTP, so the `openai`
 client, its transport and vpm's error handling all run as they would
-against a real provider. Each test tells it how to misbehave by queueing
-`Reply` objects. Once the queue is empty, `respond` writes a good reply:
-JSON extractions when the request asks for a JSON object, otherwise a
-short summary or rewording.
+against a real provider. Each test scripts its misbehaviour by queueing
+`Reply` objects. Once the queue is empty, the server's responder builds
+the reply. The default, `respond`, builds a good one: JSON extractions
+when the request asks for a JSON object, otherwise a short summary or
+rewording.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class Reply:
         content: Message content of a 200 reply; None sends JSON null.
         body: Raw response body; when set, `content` is ignored.
         headers: Extra response headers, such as ``Retry-After``.
-        delay: Seconds to wait before answering.
+        delay: Seconds to wait before sending the response.
         finish_reason: ``finish_reason`` of the only choice.
     """
 

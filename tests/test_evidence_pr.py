@@ -98,7 +98,9 @@ def test_check_glob_matches_changed_files(repo: Path, tmp_path: Path) -> None:
 
 
 def test_check_glob_matching_nothing_is_missing(repo: Path, tmp_path: Path) -> None:
-    result = check(repo, tmp_path, evidence_body("reports/p9_*.json"), "--format", "json")
+    result = check(
+        repo, tmp_path, evidence_body("reports/p9_*.json"), "--format", "json"
+    )
 
     assert result.exit_code == 1
     assert issue_kinds(result) == ["missing"]
@@ -118,7 +120,9 @@ def test_check_glob_matching_nothing_is_missing(repo: Path, tmp_path: Path) -> N
 def test_check_rejects_paths_outside_repo(
     repo: Path, tmp_path: Path, cited: str
 ) -> None:
-    result = check(repo, tmp_path, evidence_body("reports/new.md", cited), "--format", "json")
+    result = check(
+        repo, tmp_path, evidence_body("reports/new.md", cited), "--format", "json"
+    )
 
     assert result.exit_code == 1
     assert issue_kinds(result) == ["outside-repo"]
@@ -241,19 +245,14 @@ def test_check_reads_body_from_stdin(repo: Path) -> None:
 def test_check_staged_changes(repo: Path, tmp_path: Path) -> None:
     write(repo, {"reports/staged.md": "staged run\n"})
     git(repo, "add", "reports/staged.md")
+    body = evidence_body("reports/staged.md")
 
-    staged = check(repo, tmp_path, evidence_body("reports/staged.md"), "--staged")
-    committed = check(repo, tmp_path, evidence_body("reports/staged.md"))
+    staged = check(repo, tmp_path, body, "--staged")
+    committed = check(repo, tmp_path, body, "--format", "json")
 
-    assert staged.exit_code == 1  # --base main: HEAD's own changes are not staged
+    assert staged.exit_code == 0
     assert committed.exit_code == 1
-    body_file = tmp_path / "msg.txt"
-    body_file.write_text(evidence_body("reports/staged.md"), encoding="utf-8")
-    result = invoke(
-        "evidence", "check", "--body", str(body_file), "--base", "HEAD", "--staged",
-        "--repo", str(repo),
-    )  # fmt: skip
-    assert result.exit_code == 0
+    assert issue_kinds(committed) == ["missing"]
 
 
 @pytest.mark.parametrize(
@@ -346,3 +345,37 @@ def test_check_pull_request_library_call(repo: Path) -> None:
     assert result.passed
     assert result.head == git(repo, "rev-parse", "HEAD")
     assert result.merge_base == git(repo, "rev-parse", "main")
+
+
+def test_check_github_stdin_body_has_no_file(repo: Path) -> None:
+    result = invoke(
+        "evidence", "check", "--body", "-", "--base", "main", "--repo", str(repo),
+        "--format", "github", stdin=evidence_body("reports/old.md"),
+    )  # fmt: skip
+
+    assert result.exit_code == 1
+    assert result.stdout.startswith("::error title=not-in-diff::reports/old.md")
+
+
+def test_check_body_given_twice_is_usage_error(repo: Path, tmp_path: Path) -> None:
+    body_file = tmp_path / "body.md"
+    body_file.write_text(evidence_body("reports/new.md"), encoding="utf-8")
+
+    both = invoke(
+        "evidence", "check", "--body", str(body_file), "--base", "main",
+        "--repo", str(repo), str(body_file),
+    )  # fmt: skip
+    neither = invoke("evidence", "check", "--base", "main", "--repo", str(repo))
+
+    assert both.exit_code == 2
+    assert "Give the body once" in both.stderr
+    assert neither.exit_code == 2
+    assert "Missing the body" in neither.stderr
+
+
+def test_check_crlf_body(repo: Path, tmp_path: Path) -> None:
+    body = evidence_body("reports/new.md").replace("\n", "\r\n")
+
+    result = check(repo, tmp_path, body)
+
+    assert result.exit_code == 0

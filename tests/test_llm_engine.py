@@ -197,7 +197,7 @@ def test_client_does_not_retry_by_itself(fake):
     assert len(fake.requests) == 1
 
 
-# Failures: each falls back to the offline engine and says why
+# Failures: each falls back to the offline engine and records the reason
 
 FAILURES = [
     pytest.param(Reply(status=401, body=b"{}"), "summarize", "auth", id="401"),
@@ -390,6 +390,22 @@ def test_key_echoed_by_server_is_not_logged(fake, caplog):
     assert run.reason == "auth"
     assert API_KEY not in caplog.text
     assert API_KEY not in run.model_dump_json()
+
+
+def test_unexpected_client_error_falls_back(fake, monkeypatch, caplog):
+    engine = make_engine(fake.url)
+
+    def explode(**_options):
+        raise RuntimeError(f"transport bug near {API_KEY}")
+
+    monkeypatch.setattr(engine._client.chat.completions, "create", explode)
+    with caplog.at_level(logging.DEBUG):
+        _summary, run = engine.summarize(NOTE)
+
+    assert run.reason == "client-error"
+    assert run.engine == "offline"
+    assert "RuntimeError" in caplog.text
+    assert API_KEY not in caplog.text
 
 
 # Full cycles

@@ -272,5 +272,10 @@ app.command("serve")(api_cli.serve)
 app.command("probe")(api_cli.probe)
 
 
+from vpm.egspace.cli import app as egspace_app  # noqa: E402
+
+app.add_typer(egspace_app, name="egspace")
+
+
 def main() -> None:
     app()

@@ -114,33 +114,35 @@ async def _probe(
     errors: dict[str, int] = {}
     fallbacks = 0
     next_index = 0
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
 
-    async def worker(client: httpx.AsyncClient) -> None:
+    async def worker() -> None:
         nonlocal next_index, fallbacks
-        while next_index < requests:
-            next_index += 1
-            started = time.perf_counter()
-            try:
-                response = await client.get(url, headers=headers)
-            except httpx.HTTPError as exc:
-                kind = type(exc).__name__
-                errors[kind] = errors.get(kind, 0) + 1
-                continue
-            latencies.append((time.perf_counter() - started) * 1000)
-            key = str(response.status_code)
-            statuses[key] = statuses.get(key, 0) + 1
-            if response.headers.get("x-fallback", "").lower() == "true":
-                fallbacks += 1
+        # One client with one connection per worker: a shared pool of many
+        # connections costs httpx more time per request than the request.
+        # trust_env=False, so a proxy from HTTP_PROXY cannot carry loopback
+        # traffic to another host.
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        async with httpx.AsyncClient(
+            timeout=timeout, limits=limits, trust_env=False, follow_redirects=False
+        ) as client:
+            while next_index < requests:
+                next_index += 1
+                started = time.perf_counter()
+                try:
+                    response = await client.get(url, headers=headers)
+                except httpx.HTTPError as exc:
+                    kind = type(exc).__name__
+                    errors[kind] = errors.get(kind, 0) + 1
+                    continue
+                latencies.append((time.perf_counter() - started) * 1000)
+                key = str(response.status_code)
+                statuses[key] = statuses.get(key, 0) + 1
+                if response.headers.get("x-fallback", "").lower() == "true":
+                    fallbacks += 1
 
-    # trust_env=False: a proxy from HTTP_PROXY must not carry loopback traffic
-    # to another host.
-    async with httpx.AsyncClient(
-        timeout=timeout, limits=limits, trust_env=False, follow_redirects=False
-    ) as client:
-        started = time.perf_counter()
-        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
     return latencies, statuses, errors, fallbacks, elapsed
 
 

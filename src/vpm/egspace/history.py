@@ -59,8 +59,11 @@ def _from_folder(folder: Path) -> tuple[list[StateVersion], list[Problem]]:
             when = parse_date(days[0].isoformat()) if days else None
         if when is None:
             problems.append(
-                Problem(path=str(path), message="no date in the file name or "
-                        "index.jsonl; this version was skipped")
+                Problem(
+                    path=str(path),
+                    message="no date in the file name or "
+                    "index.jsonl; this version was skipped",
+                )
             )
             continue
         label = str(entry.get("commit") or path.stem)[:12]
@@ -81,8 +84,9 @@ def _read_index(path: Path, problems: list[Problem]) -> dict[str, dict]:
         try:
             entry = json.loads(line)
         except json.JSONDecodeError as exc:
-            problems.append(Problem(path=str(path), line=number,
-                                    message=f"invalid JSON: {exc.msg}"))
+            problems.append(
+                Problem(path=str(path), line=number, message=f"invalid JSON: {exc.msg}")
+            )
             continue
         if isinstance(entry, dict) and entry.get("file"):
             entries[str(entry["file"])] = entry
@@ -92,8 +96,14 @@ def _read_index(path: Path, problems: list[Problem]) -> dict[str, dict]:
 def _from_git(project: Path, state_file: str) -> list[StateVersion]:
     if not (project / ".git").exists():
         return []
-    log_text = _git(project, "log", f"--max-count={MAX_VERSIONS}",
-                    "--format=%H%x1f%aI", "--", state_file)
+    log_text = _git(
+        project,
+        "log",
+        f"--max-count={MAX_VERSIONS}",
+        "--format=%H%x1f%aI",
+        "--",
+        state_file,
+    )
     versions = []
     for line in (log_text or "").splitlines():
         sha, _, when = line.partition("\x1f")

@@ -47,6 +47,7 @@ class ItemText:
     title: str
     text: str
     timestamp: str | None
+    end_line: int | None = None
     fallback_timestamp: str | None = None
 
     @property
@@ -205,14 +206,16 @@ def _state_items(event: Event, commit_date: str | None) -> list[ItemText]:
         in_heading = dates_in(section.heading)
         items.append(
             ItemText(
-                id=stable_id("state", event.source, section.heading,
-                             str(seen[section.heading])),
+                id=stable_id(
+                    "state", event.source, section.heading, str(seen[section.heading])
+                ),
                 kind="state",
                 source=event.source,
                 line=section.line,
                 title=f"{event.source} § {section.heading}",
                 text=body,
                 timestamp=_midnight(max(in_heading)) if in_heading else None,
+                end_line=section.end,
                 fallback_timestamp=fallback,
             )
         )

@@ -144,7 +144,9 @@ class LexicalEmbedder:
         if not hashed:
             empty = np.zeros(0, dtype=np.int64)
             return empty, empty
-        values, counts = np.unique(np.asarray(hashed, dtype=np.int64), return_counts=True)
+        values, counts = np.unique(
+            np.asarray(hashed, dtype=np.int64), return_counts=True
+        )
         return values, counts
 
     def _hash(self, feature: str) -> int:

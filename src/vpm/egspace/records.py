@@ -14,6 +14,7 @@ class SpaceItem:
         kind: `evidence`, `state`, `ops`, `commit` or `chat`.
         source: Project-relative path, or `git` for a commit.
         line: 1-based line where the item starts (state sections), or None.
+        end_line: 1-based last line of a state section, or None.
         title: One-line label: a path, a section heading, a commit subject.
         preview: The first characters of the embedded text.
         timestamp: ISO 8601 time the item is dated at, or None if undated.
@@ -24,6 +25,7 @@ class SpaceItem:
     kind: str
     source: str
     line: int | None
+    end_line: int | None
     title: str
     preview: str
     timestamp: str | None

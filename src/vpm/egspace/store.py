@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from vpm.egspace.records import GoalLine, SpaceItem
+from vpm.errors import StoreError
 
 log = logging.getLogger("vpm")
 
@@ -29,10 +30,25 @@ DATABASE_FILE = "egspace.db"
 SQLITE_DRIVERS = ("apsw", "pysqlite3", "sqlite3")
 
 ITEM_COLUMNS = (
-    "id", "kind", "source", "line", "title", "preview", "timestamp", "content_hash"
+    "id",
+    "kind",
+    "source",
+    "line",
+    "end_line",
+    "title",
+    "preview",
+    "timestamp",
+    "content_hash",
 )
 GOAL_COLUMNS = (
-    "id", "version", "date", "source", "line", "role", "text", "content_hash"
+    "id",
+    "version",
+    "date",
+    "source",
+    "line",
+    "role",
+    "text",
+    "content_hash",
 )
 
 
@@ -135,7 +151,13 @@ class SqliteVectorStore(VectorStore):
 
     def __init__(self, path: Path, driver: str = "auto") -> None:
         self.path = path
-        self._conn, driver_name, self.has_vec = connect_sqlite(path, driver)
+        try:
+            self._conn, driver_name, self.has_vec = connect_sqlite(path, driver)
+        except Exception as exc:  # apsw, pysqlite3 and sqlite3 differ in classes
+            raise StoreError(
+                f"cannot open the EG-Space index {path}: {exc}; check that the "
+                "folder exists and is writable"
+            ) from exc
         search = "sqlite-vec" if self.has_vec else "numpy"
         self.backend = f"sqlite+{search} ({driver_name})"
         self._cache: tuple[list[SpaceItem], np.ndarray] | None = None
@@ -220,7 +242,10 @@ class SqliteVectorStore(VectorStore):
             self._conn.executemany(
                 f"INSERT OR REPLACE INTO egspace_goals({', '.join(GOAL_COLUMNS)}, "
                 f"vector) VALUES ({placeholders}, ?)",
-                [(*astuple(g), to_blob(v)) for g, v in zip(goals, vectors, strict=True)],
+                [
+                    (*astuple(g), to_blob(v))
+                    for g, v in zip(goals, vectors, strict=True)
+                ],
             )
 
     def delete_goals(self, ids: Iterable[str]) -> None:
@@ -302,11 +327,17 @@ class SqliteVectorStore(VectorStore):
             return
         with self._conn:
             self._create_vec_table(dim)
-            (mirrored,) = self._conn.execute("SELECT count(*) FROM egspace_vec").fetchone()
-            (stored,) = self._conn.execute("SELECT count(*) FROM egspace_items").fetchone()
+            (mirrored,) = self._conn.execute(
+                "SELECT count(*) FROM egspace_vec"
+            ).fetchone()
+            (stored,) = self._conn.execute(
+                "SELECT count(*) FROM egspace_items"
+            ).fetchone()
             if mirrored == stored:
                 return
-            log.info("rebuilding the sqlite-vec table of %s (%d rows)", self.path, stored)
+            log.info(
+                "rebuilding the sqlite-vec table of %s (%d rows)", self.path, stored
+            )
             self._conn.execute("DELETE FROM egspace_vec")
             self._conn.execute(
                 "INSERT INTO egspace_vec(rowid, embedding) "
@@ -315,7 +346,7 @@ class SqliteVectorStore(VectorStore):
 
 
 def _sqlite_type(column: str) -> str:
-    return "INTEGER" if column == "line" else "TEXT"
+    return "INTEGER" if column in ("line", "end_line") else "TEXT"
 
 
 def connect_sqlite(path: Path, driver: str = "auto"):

@@ -20,6 +20,7 @@ empty              the reply has no text
 invalid-json       extraction was asked for JSON and got something else
 too-long           the reply is over the length limit or was cut off
 lost-reference     a reworded text dropped a path or id of the draft
+client-error       the `openai` client raised an unexpected exception
 =================  ===================================================
 
 The client's own retries are off (``max_retries=0``), because they would
@@ -182,9 +183,9 @@ class LlmEngine:
 
     Args:
         config: Connection settings.
-        fallback: Engine that answers when the model fails.
-        sleep: Waits the given seconds; replaced in tests.
-        clock: Monotonic seconds; replaced in tests.
+        fallback: Engine whose output is used when the model fails.
+        sleep: Function that waits the given seconds, replaced in tests.
+        clock: Function that returns monotonic seconds, replaced in tests.
     """
 
     def __init__(
@@ -266,7 +267,7 @@ class LlmEngine:
             )
             return value, run
         elapsed_ms = (self._clock() - started) * 1000
-        log.info("%s %s answered in %.0f ms", self.name, task, elapsed_ms)
+        log.info("%s %s returned in %.0f ms", self.name, task, elapsed_ms)
         return value, EngineRun(engine=self.name, duration_ms=elapsed_ms)
 
     def _complete(self, messages: list[dict[str, str]], json_mode: bool) -> str:
@@ -305,7 +306,7 @@ class LlmEngine:
         wait = failure.retry_after
         if wait is None:
             wait = _BACKOFF_SECONDS[min(attempt, len(_BACKOFF_SECONDS) - 1)]
-        # A retry needs time left after the wait to get an answer.
+        # A retry needs time left after the wait to receive a reply.
         if self._clock() + wait >= deadline:
             return None
         return wait
@@ -322,7 +323,7 @@ class LlmEngine:
         try:
             # NOTE: max_tokens is the field that most OpenAI-compatible
             # servers read. OpenAI's reasoning models reject it and want
-            # max_completion_tokens, so they answer 400 (bad-request).
+            # max_completion_tokens, so they return HTTP 400 (bad-request).
             completion = self._client.chat.completions.create(
                 model=self.config.model,
                 messages=messages,  # type: ignore[arg-type]
@@ -335,6 +336,12 @@ class LlmEngine:
         except ValueError:
             # The client raises JSONDecodeError for a body that is not JSON.
             raise LlmFailure("bad-response") from None
+        except Exception as exc:  # noqa: BLE001 - a cycle must survive any client bug
+            # Only the type is logged, because the message may quote the key.
+            log.warning(
+                "%s: the openai client raised %s", self.name, type(exc).__name__
+            )
+            raise LlmFailure("client-error") from None
         return reply_text(completion)
 
 

@@ -8,8 +8,9 @@ The block is a fenced code block whose info string is `evidence`:
     ```
 
 Each line names one path or glob, optionally after a list bullet (`-`,
-`*`, `+`, `1.`) and inside backticks. Text after a backticked path is a
-note and is kept with the entry. Lines starting with `#` are comments and
+`*`, `+`, `1.`) and inside backticks. A path with spaces must be in
+backticks. Text after a backticked path is a note and is kept with the
+entry. Lines starting with `#` are comments and
 blank lines are skipped. Any other line is reported as not a path, never
 dropped. A body may hold several blocks; their entries are combined.
 """
@@ -126,7 +127,7 @@ def parse_entry(raw: str, number: int) -> EvidenceEntry | None:
     if quoted:
         candidate, note = quoted.group(1).strip(), (quoted.group(2) or "").strip()
     entry = EvidenceEntry(line=number, text=text, note=note)
-    error = _not_a_path(candidate)
+    error = _not_a_path(candidate, is_quoted=quoted is not None)
     if error:
         entry.error = error
         return entry
@@ -142,12 +143,12 @@ def parse_entry(raw: str, number: int) -> EvidenceEntry | None:
     return entry
 
 
-def _not_a_path(candidate: str) -> str | None:
+def _not_a_path(candidate: str, is_quoted: bool) -> str | None:
     if not candidate:
         return "it names no path"
     if URL.match(candidate):
         return "it is a URL, not a repository path"
-    if any(char.isspace() for char in candidate):
+    if not is_quoted and any(char.isspace() for char in candidate):
         return "it contains spaces; put the path in backticks to add a note after it"
     if FORBIDDEN.search(candidate):
         return "it contains characters a repository path cannot have"

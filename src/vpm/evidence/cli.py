@@ -87,9 +87,17 @@ CheckFormatOption = Annotated[
     typer.Option("--format", help="Output format: text, json or github annotations."),
 ]
 BodyOption = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--body", metavar="FILE", help="Pull request body file, or - for stdin."
+    ),
+]
+BodyArg = Annotated[
+    str | None,
+    typer.Argument(
+        metavar="BODY_FILE",
+        help="The body file as an argument, as pre-commit passes a commit message.",
+        show_default=False,
     ),
 ]
 
@@ -107,6 +115,18 @@ def user_errors() -> Iterator[None]:
         raise typer.Exit(1) from exc
 
 
+def _body_source(option: str | None, argument: str | None) -> str:
+    """Return the body source given by --body or by the BODY_FILE argument."""
+    if option and argument:
+        raise UserError(
+            f"Give the body once: both --body {option} and the argument "
+            f"{argument} were given."
+        )
+    if not option and not argument:
+        raise UserError("Missing the body: pass --body FILE (or - for stdin).")
+    return option or argument or ""
+
+
 def _print_json(payload: Any) -> None:
     text = json.dumps(payload, ensure_ascii=False, indent=2, default=str)
     sys.stdout.write(text + "\n")
@@ -117,10 +137,11 @@ def _print_json(payload: Any) -> None:
 
 @evidence_app.command("check")
 def evidence_check(
-    body: BodyOption,
+    body_file: BodyArg = None,
+    body: BodyOption = None,
     base: Annotated[
         str, typer.Option("--base", metavar="REF", help="Branch or commit merged into.")
-    ],
+    ] = ...,
     head: Annotated[
         str,
         typer.Option("--head", metavar="REF", help="Pull request head commit."),
@@ -146,13 +167,14 @@ def evidence_check(
     """Check the ```evidence block of a PR body against `git diff BASE...HEAD`.
 
     Fails (exit 1) when a listed path is not a path, points outside the
-    repository, does not exist at HEAD, or is not changed by the diff; with
-    --require-evidence also when nothing is listed or a changed file under
-    reports/ is not listed. Exit 2 means a usage error.
+    repository, does not exist at HEAD, or is not changed by the diff. With
+    --require-evidence it also fails when nothing is listed or a changed
+    file under reports/ is not listed. Exit 2 means a usage error.
 
     Example: vpm evidence check --body pr.md --base origin/main --format github
     """
     with user_errors():
+        body = _body_source(body, body_file)
         text = read_body(body)
         result = check_pull_request(
             repo,
@@ -208,7 +230,7 @@ def annotation(
     properties = []
     if file:
         properties.append(f"file={_escape_property(file)}")
-    if line:
+    if file and line:
         properties.append(f"line={line}")
     if title:
         properties.append(f"title={_escape_property(title)}")
@@ -226,13 +248,14 @@ def _escape_property(text: str) -> str:
 
 @evidence_app.command("dod")
 def evidence_dod(
-    body: BodyOption,
+    body_file: BodyArg = None,
+    body: BodyOption = None,
     policy: Annotated[
         Path,
         typer.Option(
             "--policy", metavar="FILE", help="YAML or JSON file of required items."
         ),
-    ],
+    ] = ...,
     output_format: CheckFormatOption = CheckFormat.text,
 ) -> None:
     """Check that every definition-of-done item of the policy is ticked in the body.
@@ -244,6 +267,7 @@ def evidence_dod(
     Example: vpm evidence dod --body pr.md --policy .github/dod.yml
     """
     with user_errors():
+        body = _body_source(body, body_file)
         rules = read_policy(policy)
         result = check_dod(read_body(body), rules)
     _print_dod(result, body, output_format)
@@ -297,7 +321,7 @@ def freeze_on(
     ] = None,
     output_format: FormatOption = OutputFormat.text,
 ) -> None:
-    """Freeze deploys: commands that deploy or apply refuse to run."""
+    """Freeze deploys, so that commands that deploy or apply stop with an error."""
     with user_errors():
         if not reason or not reason.strip():
             raise UserError("--reason is required to turn the freeze on.")

@@ -11,7 +11,7 @@ A bare YAML or JSON list of strings is a policy too. Items are compared
 after Unicode NFKC normalization (full-width letters, digits, brackets and
 spaces become their ASCII forms), case folding and removal of whitespace,
 so `［ｘ］ ＣＩ 必須チェック` matches `[x] CI必須チェック`. A box counts as
-ticked only when it holds `x`, `X`, `✓` or `✔`; anything else, including an
+ticked only when it contains `x`, `X`, `✓` or `✔`; anything else, including an
 empty box, is unticked.
 """
 

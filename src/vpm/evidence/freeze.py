@@ -1,6 +1,6 @@
 """The deploy freeze: `.ops/deploy_freeze.json`.
 
-The file holds `{"freeze": bool, "reason", "by", "at"}` and, while the
+The file contains `{"freeze": bool, "reason", "by", "at"}` and, while the
 freeze is on, an optional `until_condition` such as "until P5-4 is done".
 Keys vpm does not know are kept when the file is rewritten, because CI
 workflows of the project may read them.

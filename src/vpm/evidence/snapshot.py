@@ -1,10 +1,11 @@
 """Snapshot tags: the evidence of newly finished milestones, frozen in a tag.
 
 `take_snapshot` collects the milestones the state document records as
-done that no earlier snapshot covered (or whose evidence changed since),
-hashes every evidence file they cite, writes `reports/snapshot_TAG.md`,
-records the snapshot in the provenance ledger and creates an annotated
-git tag at HEAD whose message carries the report's sha256.
+done that no earlier snapshot covered, or whose evidence changed since.
+It hashes every evidence file they cite and writes the hashes to
+`reports/snapshot_TAG.md`. Then it records the snapshot in the provenance
+ledger and creates an annotated git tag at HEAD, whose message carries
+the report's sha256.
 
 What earlier snapshots covered is kept in `DATA_DIR/snapshots.json`.
 """
@@ -83,7 +84,7 @@ class MilestoneEvidence(BaseModel):
 
 
 class Snapshot(BaseModel):
-    """What `take_snapshot` did."""
+    """The outcome of `take_snapshot`."""
 
     record: SnapshotRecord
     milestones: list[MilestoneEvidence]

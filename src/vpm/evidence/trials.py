@@ -1,7 +1,7 @@
 """Time-boxed trial experiments.
 
-A trial tests one hypothesis for at most `MAX_DAYS` days (longer only when
-the user asks). Trials are stored in `DATA_DIR/trials.json`, and each one
+A trial tests one hypothesis for at most `MAX_DAYS` days, longer only
+with `--allow-long`. Trials are stored in `DATA_DIR/trials.json`, and each one
 has an evidence report `reports/trial_NAME.md`, written at the start and
 updated at the close. When the project folder is the top level of a git
 repository a branch `trial/NAME` is created at HEAD; it is checked out
@@ -68,7 +68,7 @@ class TrialBook(BaseModel):
 
 
 class TrialPlaces(BaseModel):
-    """Where a project's trial records and reports go."""
+    """Folders of a project's trial records and reports."""
 
     project: Path
     data_dir: Path
@@ -247,6 +247,10 @@ def render_report(trial: Trial) -> str:
 
 
 def _update_report(path: Path, trial: Trial) -> None:
+    if path.is_symlink():
+        raise TrialError(
+            f"{path} is a symbolic link; replace it with the report file itself."
+        )
     text = path.read_text(encoding="utf-8") if path.is_file() else ""
     header = render_report(trial)
     start, end = text.find(HEADER_BEGIN), text.find(HEADER_END)

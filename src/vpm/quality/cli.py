@@ -224,7 +224,7 @@ def quality(
             "--min-rouge-l",
             min=0.0,
             max=1.0,
-            help="Exit 1 when the mean ROUGE-L F1 (0 to 1) is below this bar.",
+            help="Exit 1 when the mean ROUGE-L F1 (0 to 1) is below this value.",
         ),
     ] = None,
     max_chars: Annotated[

@@ -8,7 +8,8 @@ these fields that is present:
 - ``messages``: a list of turns.
 
 A turn is a string or an object with ``content`` or ``text`` (and
-optionally ``role``). The reference digest, when a set has one, is
+optionally ``role``). Speaker prefixes such as ``User:`` or ``ユーザー：`` at
+the start of a line are removed. The reference digest, when a set has one, is
 ``reference`` or ``digest_expected``. The item id is ``id`` when present,
 otherwise the line number.
 
@@ -19,12 +20,22 @@ the other lines are still read.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from vpm.model import Problem
 
 TEXT_FIELDS = ("text", "raw", "dialogue", "messages")
+
+# A speaker prefix at the start of a line, as transcripts write turns. It
+# names the speaker and is no part of the message, so summaries and scores
+# leave it out.
+_SPEAKER = re.compile(
+    r"^[ \t]*(?:user|assistant|system|human|ai|ユーザー|ユーザ|アシスタント|システム)"
+    r"[ \t]*[:：][ \t]*",
+    re.IGNORECASE | re.MULTILINE,
+)
 REFERENCE_FIELDS = ("reference", "digest_expected")
 
 
@@ -76,7 +87,7 @@ def parse_item(line: str, number: int, need_reference: bool = False) -> Item:
 
     Raises:
         ValueError: The line is not a JSON object with a text field, or has
-            no reference when one is needed. The message says which.
+            no reference when one is needed. The message names the cause.
     """
     try:
         record = json.loads(line)
@@ -114,7 +125,7 @@ def _turns(record: dict[str, Any]) -> tuple[str, ...]:
 
 def _turns_of(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
-        return (value,) if value.strip() else ()
+        value = [value]
     if not isinstance(value, list):
         return ()
     turns = []
@@ -122,7 +133,7 @@ def _turns_of(value: Any) -> tuple[str, ...]:
         if isinstance(turn, dict):
             turn = turn.get("content", turn.get("text"))
         if isinstance(turn, str) and turn.strip():
-            turns.append(turn)
+            turns.append(_SPEAKER.sub("", turn))
     return tuple(turns)
 
 

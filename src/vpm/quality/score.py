@@ -6,7 +6,7 @@ Three measures, per item and over the set:
   over `vpm.text.tokens` tokens (one token per Japanese character). The
   set's values are means over items (macro average), as rouge-score's
   aggregate reports them.
-- Whether the summary is within the length bar, in characters.
+- Whether the summary is within the maximum length, in characters.
 - Whether the structured output (the extractions) is valid JSON: the
   engine did not fall back for ``invalid-json`` and the extractions
   serialize to a JSON object of four string lists.
@@ -51,7 +51,7 @@ class ItemScore(BaseModel):
     summary: str = Field(description="The curator's summary.")
     reference: str = Field(description="The hand-written reference digest.")
     chars: int = Field(description="Summary length in characters.")
-    within_limit: bool = Field(description="True if chars <= the length bar.")
+    within_limit: bool = Field(description="True if chars <= max_chars.")
     json_valid: bool = Field(description="True if the extractions are valid JSON.")
     rouge_l: Rouge
 
@@ -68,12 +68,14 @@ class QualityReport(BaseModel):
 
     set: str = Field(description="Path of the reference set.")
     items: int = Field(description="Number of items scored.")
-    max_chars: int = Field(description="Length bar of a summary, in characters.")
+    max_chars: int = Field(description="Maximum summary length, in characters.")
     min_rouge_l: float | None = Field(
-        default=None, description="Bar for the mean ROUGE-L F1; None: no gate."
+        default=None, description="Minimum mean ROUGE-L F1, or None for no gate."
     )
     rouge_l: Rouge = Field(description="Means over the items.")
-    within_limit_share: float = Field(description="Share of summaries in the bar.")
+    within_limit_share: float = Field(
+        description="Share of summaries within max_chars."
+    )
     json_valid_share: float = Field(description="Share of valid JSON extractions.")
     engines: dict[str, int] = Field(description="Items per engine.")
     fallbacks: int = Field(description="Items where an engine call fell back.")

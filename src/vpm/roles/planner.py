@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from vpm.egspace.findings import egspace_findings
 from vpm.errors import StateNotFound
 from vpm.evidence import find_overdue_trials, find_stale_freeze
 from vpm.model import Criterion, Finding, NextMove, Problem
@@ -92,6 +93,7 @@ def plan(inp: PlanInput, ctx: RoleContext | None = None) -> PlanOutput:
         *_goal_findings(doc, criteria),
         *find_stale_freeze(project, doc),
         *find_overdue_trials(project, ctx.data_dir if ctx else project / ".vpm"),
+        *(egspace_findings(project, ctx.data_dir, ctx.settings) if ctx else []),
     ]
     findings = _dedupe(findings)
     move = decide_next_move(findings, criteria, doc)

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from vpm.egspace.findings import top_mover_lines
 from vpm.model import Finding, SessionDigest
 from vpm.roles.context import RoleContext
 from vpm.roles.planner import PlanOutput
@@ -62,7 +63,11 @@ def synthesize(
     return SynthesisOutput(
         summary=summary,
         cycle_summary=clip_text(_plan_head(inp.plan), limit),
-        digest_markdown=render_digest(inp, summary),
+        digest_markdown=render_digest(
+            inp,
+            summary,
+            top_mover_lines(ctx.project, ctx.data_dir, settings=ctx.settings),
+        ),
         mermaid=render_mermaid(inp.plan),
         state_patch=patch,
         patch_changes=changes,
@@ -100,8 +105,10 @@ def _bullets(items: list[str], empty: str = "- (none)") -> list[str]:
     return [f"- {item}" for item in items] or [empty]
 
 
-def render_digest(inp: SynthesisInput, summary: str) -> str:
-    """Render the cycle digest as Markdown."""
+def render_digest(
+    inp: SynthesisInput, summary: str, movers: list[str] | None = None
+) -> str:
+    """Render the cycle digest as Markdown; `movers` are EG-Space list items."""
     plan = inp.plan
     decisions, questions, todos, risks = [], [], [], []
     for digest in inp.digests:
@@ -159,6 +166,8 @@ def render_digest(inp: SynthesisInput, summary: str) -> str:
                 f"{digest.message_count} messages, engine {run.engine}{fallback}"
             )
             lines.append(f"  - {digest.summary}")
+    if movers:
+        lines += ["", "## EG-Space: top movers", "", *movers]
     return "\n".join(lines) + "\n"
 
 

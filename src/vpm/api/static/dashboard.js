@@ -73,7 +73,13 @@
   async function renderDiagram() {
     var source = document.getElementById("diagram-source");
     var target = document.getElementById("diagram");
-    if (!source || !target || typeof window.mermaid === "undefined") { return; }
+    if (!source || !target) { return; }
+    var box = document.getElementById("diagram-source-box");
+    if (typeof window.mermaid === "undefined") {
+      // The library is missing or failed to load: the source is the diagram.
+      if (box) { box.open = true; }
+      return;
+    }
     try {
       window.mermaid.initialize({ startOnLoad: false, securityLevel: "strict" });
       var rendered = await window.mermaid.render("nav-diagram", source.textContent);
@@ -81,7 +87,6 @@
       target.innerHTML = rendered.svg;
       target.dataset.rendered = "true";
     } catch (error) {
-      var box = document.getElementById("diagram-source-box");
       if (box) { box.open = true; }
       target.textContent = "The diagram could not be drawn; its source is below.";
     }
