@@ -10,13 +10,13 @@ three targets with the same concurrency:
 - `GET /api/v1/status` (cached status),
 - `GET /api/v1/ask` (offline engine).
 
-Two load generators run, one after the other: `vpm probe` (httpx, in this
-process; it also counts `X-Fallback: true`) and, when it is on PATH, wrk
-(Debian package `wrk`). The probe's client costs more CPU per request
-than the servers do, so its throughput is a floor; wrk's figures are
-closer to what the servers can do. Each probe run has an uncounted
-warm-up of a few hundred requests. The load generator shares the
-machine's cores with the servers.
+Two load generators run, one after the other. The first is `vpm probe`
+(httpx, in this process), which also counts `X-Fallback: true`. The
+second is wrk (Debian package `wrk`), when it is on PATH. The probe's
+client costs more CPU per request than the servers do, so its throughput
+is a floor, and wrk's figures are closer to what the servers can do. Each
+probe run has an uncounted warm-up of a few hundred requests. The load
+generator shares the machine's cores with the servers.
 """
 
 from __future__ import annotations
@@ -112,7 +112,9 @@ def measure_wrk(url: str, seconds: int, concurrency: int, script: Path) -> dict:
     """Load `url` with wrk for `seconds` and return its figures."""
     output = subprocess.run(
         ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "-s", str(script), url],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     line = next(x for x in output.splitlines() if x.startswith("WRK "))
     figures = json.loads(line[4:])
@@ -120,38 +122,44 @@ def measure_wrk(url: str, seconds: int, concurrency: int, script: Path) -> dict:
     return {
         "requests": figures["requests"],
         "requests_per_second": round(figures["requests"] / seconds_run, 1),
-        "latency_ms": {p: round(figures[f"{p}_us"] / 1000, 2)
-                       for p in ("p50", "p95", "p99")},
+        "latency_ms": {
+            p: round(figures[f"{p}_us"] / 1000, 2) for p in ("p50", "p95", "p99")
+        },
         "errors": figures["non_2xx"] + figures["socket_errors"],
     }
 
 
 def print_rows(title: str, rows: list[tuple[str, dict]]) -> None:
     print(title)
-    header = (f"{'target':<28} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} "
-              f"{'p99 ms':>8} {'errors':>7} {'fallback':>9}")
+    header = (
+        f"{'target':<28} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} "
+        f"{'p99 ms':>8} {'errors':>7} {'fallback':>9}"
+    )
     print(header)
     print("-" * len(header))
     for name, row in rows:
         latency = row["latency_ms"]
         fallback = row.get("fallback_share")
-        shown = "-" if fallback is None else f"{fallback:.0%}"
+        fallback_text = "-" if fallback is None else f"{fallback:.0%}"
         print(
             f"{name:<28} {row['requests_per_second']:>8.0f} {latency['p50']:>8.1f} "
             f"{latency['p95']:>8.1f} {latency['p99']:>8.1f} {row['errors']:>7} "
-            f"{shown:>9}"
+            f"{fallback_text:>9}"
         )
     print()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--requests", type=int, default=3000,
-                        help="Counted requests per target.")
-    parser.add_argument("--concurrency", type=int, default=64,
-                        help="Requests in flight at once.")
-    parser.add_argument("--seconds", type=int, default=10,
-                        help="Duration of each wrk run, in seconds.")
+    parser.add_argument(
+        "--requests", type=int, default=3000, help="Counted requests per target."
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=64, help="Requests in flight at once."
+    )
+    parser.add_argument(
+        "--seconds", type=int, default=10, help="Duration of each wrk run, in seconds."
+    )
     parser.add_argument("--json", action="store_true", help="Print JSON as well.")
     args = parser.parse_args()
 
@@ -165,8 +173,10 @@ def main() -> None:
         vpm_url = f"http://127.0.0.1:{vpm_port}"
         processes = [
             start([sys.executable, "-c", BARE_APP, str(bare_port)], bare_url),
-            start([str(vpm), "serve", str(project), "--port", str(vpm_port)],
-                  f"{vpm_url}/healthz"),
+            start(
+                [str(vpm), "serve", str(project), "--port", str(vpm_port)],
+                f"{vpm_url}/healthz",
+            ),
         ]
         try:
             targets = [
@@ -191,8 +201,10 @@ def main() -> None:
                 process.terminate()
                 process.wait(timeout=15)
 
-    print(f"{args.concurrency} connections, one uvicorn worker per server, load "
-          "generator on the same machine.\n")
+    print(
+        f"{args.concurrency} connections, one uvicorn worker per server, load "
+        "generator on the same machine.\n"
+    )
     print_rows(f"vpm probe (httpx), {args.requests} requests per target", probe_rows)
     if wrk_rows:
         print_rows(f"wrk, {args.seconds} s per target", wrk_rows)

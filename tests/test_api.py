@@ -12,9 +12,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_helpers import running_service, service_settings
 from typer.testing import CliRunner
 
+from api_helpers import running_service, service_settings
 from vpm.cli import app as cli_app
 from vpm.model import EngineRun
 from vpm.pipeline import run_cycle
@@ -24,14 +24,21 @@ TOKEN = "s3cret-token-for-tests"
 
 @pytest.fixture
 def service(example: Path):
-    with running_service([example]) as (server, projects):
-        with httpx.Client(base_url=server.url, trust_env=False, timeout=30) as client:
-            yield client, projects[0]
+    with (
+        running_service([example]) as (server, projects),
+        httpx.Client(base_url=server.url, trust_env=False, timeout=30) as client,
+    ):
+        yield client, projects[0]
 
 
 def task_body(**values):
-    return {"title": "Record the P2-1 health check", "detail": "curl /healthz",
-            "priority": "high", "tags": ["p2", "ops"], **values}
+    return {
+        "title": "Record the P2-1 health check",
+        "detail": "curl /healthz",
+        "priority": "high",
+        "tags": ["p2", "ops"],
+        **values,
+    }
 
 
 def read_db(project, query: str, *params):
@@ -116,15 +123,14 @@ def test_trace_id_from_header_is_echoed(service):
 
 
 @pytest.mark.parametrize(
-    "trace_id", ["x" * 65, "has space", "semi;colon", "ü"], ids=["long", "space",
-                                                                    "semicolon", "utf8"]
+    "trace_id",
+    ["x" * 65, "has space", "semi;colon", "ü"],
+    ids=["long", "space", "semicolon", "utf8"],
 )
 def test_trace_id_invalid_is_400(service, trace_id):
     client, _project = service
 
-    response = client.get(
-        "/healthz", headers={"X-Trace-Id": trace_id.encode("utf-8")}
-    )
+    response = client.get("/healthz", headers={"X-Trace-Id": trace_id.encode("utf-8")})
 
     assert response.status_code == 400
     assert response.json()["error"] == "invalid-trace-id"
@@ -182,8 +188,10 @@ def test_status_cache_invalidated_by_state_change(service):
     assert client.get("/api/v1/status").json() == first
 
     text = state.read_text(encoding="utf-8")
-    state.write_text(text.replace("Phase 2: Checkout service", "Phase 3: Payments", 1),
-                     encoding="utf-8")
+    state.write_text(
+        text.replace("Phase 2: Checkout service", "Phase 3: Payments", 1),
+        encoding="utf-8",
+    )
     os.utime(state, ns=(time.time_ns(), time.time_ns() + 10_000_000))
     second = client.get("/api/v1/status").json()
 
@@ -219,8 +227,9 @@ def test_status_several_projects_need_project_param(example: Path, tmp_path: Pat
     with running_service([example, other]) as (server, projects):
         ids = [p.id for p in projects]
         response = httpx.get(f"{server.url}/api/v1/status", trust_env=False)
-        named = httpx.get(f"{server.url}/api/v1/status", params={"project": ids[1]},
-                          trust_env=False)
+        named = httpx.get(
+            f"{server.url}/api/v1/status", params={"project": ids[1]}, trust_env=False
+        )
 
     assert ids == ["demo", "demo-2"]
     assert response.status_code == 400
@@ -234,8 +243,9 @@ def test_status_several_projects_need_project_param(example: Path, tmp_path: Pat
 def test_task_submit_stores_record_and_evidence(service):
     client, project = service
 
-    response = client.post("/api/v1/tasks", json=task_body(),
-                           headers={"X-Trace-Id": "trace-task-1"})
+    response = client.post(
+        "/api/v1/tasks", json=task_body(), headers={"X-Trace-Id": "trace-task-1"}
+    )
 
     assert response.status_code == 201
     body = response.json()
@@ -243,8 +253,15 @@ def test_task_submit_stores_record_and_evidence(service):
     assert body["trace_id"] == "trace-task-1"
     assert body["duplicate"] is False
     rows = read_db(project, "SELECT id, title, priority, tags, trace_id FROM tasks")
-    assert rows == [(body["id"], "Record the P2-1 health check", "high",
-                     '["p2", "ops"]', "trace-task-1")]
+    assert rows == [
+        (
+            body["id"],
+            "Record the P2-1 health check",
+            "high",
+            '["p2", "ops"]',
+            "trace-task-1",
+        )
+    ]
     evidence = project.layout.reports_dir / "tasks" / f"{body['id']}.json"
     record = json.loads(evidence.read_text(encoding="utf-8"))
     assert record["trace_id"] == "trace-task-1"
@@ -304,11 +321,13 @@ def test_task_different_detail_is_new_task(service):
 def test_task_repeat_after_window_is_new_task(example: Path):
     settings = service_settings(dedupe_seconds=0.3)
     with running_service([example], settings) as (server, _projects):
-        first = httpx.post(f"{server.url}/api/v1/tasks", json=task_body(),
-                           trust_env=False)
+        first = httpx.post(
+            f"{server.url}/api/v1/tasks", json=task_body(), trust_env=False
+        )
         time.sleep(0.5)
-        second = httpx.post(f"{server.url}/api/v1/tasks", json=task_body(),
-                            trust_env=False)
+        second = httpx.post(
+            f"{server.url}/api/v1/tasks", json=task_body(), trust_env=False
+        )
 
     assert second.status_code == 201
     assert second.json()["id"] != first.json()["id"]
@@ -348,8 +367,11 @@ def test_task_title_of_200_chars_accepted(service):
 def test_task_invalid_json_is_422(service):
     client, _project = service
 
-    response = client.post("/api/v1/tasks", content=b"{not json",
-                           headers={"Content-Type": "application/json"})
+    response = client.post(
+        "/api/v1/tasks",
+        content=b"{not json",
+        headers={"Content-Type": "application/json"},
+    )
 
     assert response.status_code == 422
     assert response.json()["error"] == "invalid-request"
@@ -373,8 +395,9 @@ def test_task_chunked_body_over_limit_is_413(service):
         for _ in range(80):
             yield b"x" * 1024
 
-    response = client.post("/api/v1/tasks", content=chunks(),
-                           headers={"Content-Type": "application/json"})
+    response = client.post(
+        "/api/v1/tasks", content=chunks(), headers={"Content-Type": "application/json"}
+    )
 
     assert response.status_code == 413
     assert response.json()["error"] == "request-too-large"
@@ -383,10 +406,14 @@ def test_task_chunked_body_over_limit_is_413(service):
 def test_task_body_limit_is_a_setting(example: Path):
     settings = service_settings(max_body_bytes=2048)
     with running_service([example], settings) as (server, _projects):
-        small = httpx.post(f"{server.url}/api/v1/tasks", json=task_body(),
-                           trust_env=False)
-        large = httpx.post(f"{server.url}/api/v1/tasks",
-                           json=task_body(detail="y" * 3000), trust_env=False)
+        small = httpx.post(
+            f"{server.url}/api/v1/tasks", json=task_body(), trust_env=False
+        )
+        large = httpx.post(
+            f"{server.url}/api/v1/tasks",
+            json=task_body(detail="y" * 3000),
+            trust_env=False,
+        )
 
     assert small.status_code == 201
     assert large.status_code == 413
@@ -397,9 +424,11 @@ def test_task_body_limit_is_a_setting(example: Path):
 
 @pytest.fixture
 def token_service(example: Path):
-    with running_service([example], service_settings(token=TOKEN)) as (server, _p):
-        with httpx.Client(base_url=server.url, trust_env=False, timeout=30) as client:
-            yield client
+    with (
+        running_service([example], service_settings(token=TOKEN)) as (server, _p),
+        httpx.Client(base_url=server.url, trust_env=False, timeout=30) as client,
+    ):
+        yield client
 
 
 def test_auth_write_without_token_is_401(token_service):
@@ -442,14 +471,16 @@ def test_auth_reads_open_without_read_auth(token_service):
 def test_auth_read_auth_protects_reads(example: Path):
     settings = service_settings(token=TOKEN, read_auth=True)
     auth = {"Authorization": f"Bearer {TOKEN}"}
-    with running_service([example], settings) as (server, _projects):
-        with httpx.Client(base_url=server.url, trust_env=False) as client:
-            status_open = client.get("/api/v1/status")
-            status_auth = client.get("/api/v1/status", headers=auth)
-            ask_open = client.get("/api/v1/ask", params={"msg": "hi"})
-            metrics_open = client.get("/metrics")
-            health = client.get("/healthz")
-            ready = client.get("/readyz")
+    with (
+        running_service([example], settings) as (server, _projects),
+        httpx.Client(base_url=server.url, trust_env=False) as client,
+    ):
+        status_open = client.get("/api/v1/status")
+        status_auth = client.get("/api/v1/status", headers=auth)
+        ask_open = client.get("/api/v1/ask", params={"msg": "hi"})
+        metrics_open = client.get("/metrics")
+        health = client.get("/healthz")
+        ready = client.get("/readyz")
 
     assert status_open.status_code == 401
     assert status_auth.status_code == 200
@@ -465,8 +496,11 @@ def test_auth_read_auth_protects_reads(example: Path):
 def test_cycle_wait_runs_and_records_trace_id(service):
     client, project = service
 
-    response = client.post("/api/v1/cycle", params={"wait": "true"},
-                           headers={"X-Trace-Id": "trace-cycle-1"})
+    response = client.post(
+        "/api/v1/cycle",
+        params={"wait": "true"},
+        headers={"X-Trace-Id": "trace-cycle-1"},
+    )
 
     assert response.status_code == 200
     run = response.json()
@@ -495,15 +529,17 @@ def test_cycle_while_running_is_409(example: Path):
         release.wait(timeout=30)
         return run_cycle(*args, **kwargs)
 
-    with running_service([example], cycle=slow_cycle) as (server, projects):
-        with httpx.Client(base_url=server.url, trust_env=False, timeout=30) as client:
-            first = client.post("/api/v1/cycle", headers={"X-Trace-Id": "first-run"})
-            assert entered.wait(timeout=10)
-            second = client.post("/api/v1/cycle", headers={"X-Trace-Id": "second"})
-            running = client.get("/api/v1/cycle").json()
-            release.set()
-            finished = _wait_for_cycle(client)
-            third = client.post("/api/v1/cycle", params={"wait": "true"})
+    with (
+        running_service([example], cycle=slow_cycle) as (server, projects),
+        httpx.Client(base_url=server.url, trust_env=False, timeout=30) as client,
+    ):
+        first = client.post("/api/v1/cycle", headers={"X-Trace-Id": "first-run"})
+        assert entered.wait(timeout=10)
+        second = client.post("/api/v1/cycle", headers={"X-Trace-Id": "second"})
+        running = client.get("/api/v1/cycle").json()
+        release.set()
+        finished = _wait_for_cycle(client)
+        third = client.post("/api/v1/cycle", params={"wait": "true"})
 
     assert first.status_code == 202
     assert first.headers["location"] == "/api/v1/cycle?project=demo"
@@ -522,10 +558,12 @@ def test_cycle_failure_reported_and_lock_released(example: Path):
     def broken_cycle(*_args, **_kwargs):
         raise RuntimeError("disk on fire")
 
-    with running_service([example], cycle=broken_cycle) as (server, _projects):
-        with httpx.Client(base_url=server.url, trust_env=False) as client:
-            first = client.post("/api/v1/cycle", params={"wait": "true"})
-            second = client.post("/api/v1/cycle", params={"wait": "true"})
+    with (
+        running_service([example], cycle=broken_cycle) as (server, _projects),
+        httpx.Client(base_url=server.url, trust_env=False) as client,
+    ):
+        first = client.post("/api/v1/cycle", params={"wait": "true"})
+        second = client.post("/api/v1/cycle", params={"wait": "true"})
 
     assert first.status_code == 200
     assert first.json()["status"] == "failed"
@@ -549,8 +587,11 @@ def _wait_for_cycle(client: httpx.Client) -> dict:
 def test_ask_answers_with_headers(service):
     client, _project = service
 
-    response = client.get("/api/v1/ask", params={"msg": "What about the load test?"},
-                          headers={"X-Trace-Id": "ask-1"})
+    response = client.get(
+        "/api/v1/ask",
+        params={"msg": "What about the load test?"},
+        headers={"X-Trace-Id": "ask-1"},
+    )
 
     assert response.status_code == 200
     assert response.headers["x-fallback"] == "false"
@@ -613,8 +654,12 @@ def test_metrics_exposes_every_family(service):
     client.get("/api/v1/ask", params={"msg": "hi"})
     client.post("/api/v1/cycle", params={"wait": "true"})
     (project.layout.reports_dir / "quality.json").write_text(
-        json.dumps({"rouge_l": {"f1": 0.42, "precision": 0.5, "recall": 0.4},
-                    "within_limit_share": 0.9}),
+        json.dumps(
+            {
+                "rouge_l": {"f1": 0.42, "precision": 0.5, "recall": 0.4},
+                "within_limit_share": 0.9,
+            }
+        ),
         encoding="utf-8",
     )
 
@@ -623,9 +668,13 @@ def test_metrics_exposes_every_family(service):
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     text = response.text
-    assert ('vpm_http_requests_total{method="GET",route="/api/v1/status",'
-            'status="200"} 1.0') in text
-    assert 'vpm_http_request_duration_seconds_bucket{le="0.5",route="/api/v1/status"}' in text
+    assert (
+        'vpm_http_requests_total{method="GET",route="/api/v1/status",status="200"} 1.0'
+    ) in text
+    assert (
+        'vpm_http_request_duration_seconds_bucket{le="0.5",route="/api/v1/status"}'
+        in text
+    )
     assert 'vpm_llm_calls_total{engine="offline"} 1.0' in text
     assert "# TYPE vpm_llm_fallbacks_total counter" in text
     assert 'vpm_cycle_duration_seconds_count{project="demo"} 1.0' in text

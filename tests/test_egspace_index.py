@@ -14,6 +14,7 @@ from egspace_helpers import copy_project, pg_server, pg_url  # noqa: F401
 from vpm.cli import app
 from vpm.egspace.index import build_index, open_vector_store
 from vpm.egspace.report import SpaceReport, build_report, load_space
+from vpm.pipeline import run_cycle
 from vpm.settings import load_settings
 
 runner = CliRunner()
@@ -162,7 +163,7 @@ def test_cli_index_report_search(tmp_path: Path) -> None:
         ["egspace", "index", str(project), "--out", str(out), "--embedder", "lexical"],
     )
 
-    shown = runner.invoke(
+    reported = runner.invoke(
         app, ["egspace", "report", str(project), "--out", str(out), "--format", "json"]
     )
     found = runner.invoke(
@@ -183,8 +184,8 @@ def test_cli_index_report_search(tmp_path: Path) -> None:
 
     assert index.exit_code == 0, index.output
     assert "253 embedded" in index.output
-    assert shown.exit_code == 0, shown.output
-    data = json.loads(shown.output)
+    assert reported.exit_code == 0, reported.output
+    data = json.loads(reported.output)
     assert data["embedder"] == "lexical"
     assert (out / "reports" / "egspace.md").is_file()
     assert (
@@ -247,3 +248,21 @@ def test_scan_leaves_project_untouched(tmp_path: Path) -> None:
     build_index(project, tmp_path / "out", load_settings(project), embedder="lexical")
 
     assert sorted(p.relative_to(project) for p in project.rglob("*")) == before
+
+
+def test_index_reads_events_after_cycle(tmp_path: Path) -> None:
+    project = make_project(
+        tmp_path / "p", STATE, {"reports/p1_1_autoscale_20250101.md": "# P1-1\n"}
+    )
+    out = tmp_path / "out"
+    run_cycle(project, out)
+
+    result = build_index(
+        project, out / ".vpm", load_settings(project), embedder="lexical"
+    )
+
+    assert result.events_from == "store"
+    with open_vector_store(out / ".vpm", None) as store:
+        items, _ = store.load_items()
+    assert "reports/p1_1_autoscale_20250101.md" in [i.source for i in items]
+    assert any(i.kind == "state" for i in items)

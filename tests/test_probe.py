@@ -8,12 +8,12 @@ from itertools import count
 from pathlib import Path
 
 import pytest
-from api_helpers import LiveServer, running_service, service_settings
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from typer.testing import CliRunner
 
+from api_helpers import LiveServer, running_service, service_settings
 from vpm.cli import app as cli_app
 from vpm.errors import UserError
 from vpm.probe import (
@@ -39,7 +39,11 @@ def make_target_app() -> Starlette:
         return JSONResponse({"error": "boom"}, status_code=500)
 
     return Starlette(
-        routes=[Route("/ok", ok), Route("/fallback", half_fallback), Route("/fail", fail)]
+        routes=[
+            Route("/ok", ok),
+            Route("/fallback", half_fallback),
+            Route("/fail", fail),
+        ]
     )
 
 
@@ -77,8 +81,12 @@ def test_percentile_small_and_empty():
 
 @pytest.mark.parametrize(
     "url",
-    ["http://127.0.0.1:8000/x", "http://127.0.0.9/", "http://[::1]:8000/",
-     "http://localhost:8000/"],
+    [
+        "http://127.0.0.1:8000/x",
+        "http://127.0.0.9/",
+        "http://[::1]:8000/",
+        "http://localhost:8000/",
+    ],
     ids=["v4", "v4-other", "v6", "localhost"],
 )
 def test_check_target_accepts_loopback(url):
@@ -87,8 +95,12 @@ def test_check_target_accepts_loopback(url):
 
 @pytest.mark.parametrize(
     "url",
-    ["http://192.0.2.1/", "http://10.0.0.1:8000/", "http://[2001:db8::1]/",
-     "http://169.254.169.254/"],
+    [
+        "http://192.0.2.1/",
+        "http://10.0.0.1:8000/",
+        "http://[2001:db8::1]/",
+        "http://169.254.169.254/",
+    ],
     ids=["test-net", "private", "v6", "link-local"],
 )
 def test_check_target_rejects_other_hosts(url):
@@ -123,7 +135,9 @@ def test_probe_counts_successes_and_latency(target):
     assert report.errors == 0
     assert report.status_counts == {"200": 60}
     assert 0 < report.latency_ms["p50"] <= report.latency_ms["p95"]
-    assert report.latency_ms["p95"] <= report.latency_ms["p99"] <= report.latency_ms["max"]
+    assert (
+        report.latency_ms["p95"] <= report.latency_ms["p99"] <= report.latency_ms["max"]
+    )
     assert report.requests_per_second > 0
     assert report.fallback_share == 0.0
 
@@ -196,8 +210,15 @@ def test_probe_command_sends_headers(example: Path):
     with running_service([example], settings) as (server, _projects):
         result = CliRunner().invoke(
             cli_app,
-            ["probe", f"{server.url}/api/v1/status", "-n", "4", "--json",
-             "-H", "Authorization: Bearer probe-token"],
+            [
+                "probe",
+                f"{server.url}/api/v1/status",
+                "-n",
+                "4",
+                "--json",
+                "-H",
+                "Authorization: Bearer probe-token",
+            ],
         )
 
     assert result.exit_code == 0, result.output

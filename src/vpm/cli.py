@@ -138,7 +138,11 @@ def status(
         layout = Layout.for_project(project, out)
         settings = load_settings(layout.project)
         result = plan(
-            PlanInput(project=str(layout.project), state_file=settings.state_file)
+            PlanInput(
+                project=str(layout.project),
+                state_file=settings.state_file,
+                data_dir=str(layout.data_dir),
+            )
         )
         last = read_last_cycle(layout.database)
     if output_format is OutputFormat.json:

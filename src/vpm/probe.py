@@ -2,9 +2,9 @@
 
 `vpm probe URL` sends a fixed number of GET requests with a fixed number
 in flight and reports successes, errors, latency percentiles, throughput
-and the share of answers that fell back to the offline engine. It only
-targets loopback addresses unless told otherwise, so a typo cannot load
-someone else's server.
+and the share of responses that fell back to the offline engine. It only
+targets loopback addresses unless `--allow-remote` is given, so a typo
+cannot load someone else's server.
 """
 
 from __future__ import annotations
@@ -72,6 +72,9 @@ def check_target(url: str, allow_remote: bool = False) -> None:
         raise UserError(f"invalid URL {url!r}: expected http://HOST[:PORT]/PATH")
     if allow_remote:
         return
+    # NOTE: httpx resolves the name again when it connects, so a name whose
+    # DNS answer changes between the two lookups could still reach another
+    # host. IP literals and /etc/hosts names such as localhost are not affected.
     addresses = resolve_host(parts.hostname, parts.port or 80)
     outside = sorted(a for a in addresses if not ipaddress.ip_address(a).is_loopback)
     if outside or not addresses:
@@ -176,8 +179,15 @@ def run_probe(
         _probe(url, requests, concurrency, timeout, headers or {})
     )
     return build_report(
-        url, requests, concurrency, started_at, elapsed, latencies, statuses,
-        errors, fallbacks,
+        url,
+        requests,
+        concurrency,
+        started_at,
+        elapsed,
+        latencies,
+        statuses,
+        errors,
+        fallbacks,
     )
 
 
@@ -192,7 +202,7 @@ def build_report(
     errors: dict[str, int],
     fallbacks: int,
 ) -> ProbeReport:
-    """Summarize raw probe results; only 2xx answers count as successes."""
+    """Summarize raw probe results; only 2xx responses count as successes."""
     successes = sum(n for code, n in statuses.items() if code.startswith("2"))
     answered = sum(statuses.values())
     ordered = sorted(latencies)

@@ -103,8 +103,10 @@ def create_app(
         ServiceMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes
     )
     if settings.read_auth and settings.token is None:
-        log.warning("VPM_API_READ_AUTH is set but VPM_API_TOKEN is not; "
-                    "read endpoints stay open")
+        log.warning(
+            "VPM_API_READ_AUTH is set but VPM_API_TOKEN is not; "
+            "read endpoints stay open"
+        )
     return app
 
 

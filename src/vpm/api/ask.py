@@ -4,7 +4,7 @@ The answer is drafted from the project's status (phase, δ, next move and
 the findings that share words with the question), then handed to the
 engine to word. The offline engine returns the draft as it is; an LLM
 engine rewords it and, when it fails, returns the draft and reports the
-fallback. The endpoint answers even when the engine raises.
+fallback. The endpoint returns 200 even when the engine raises.
 """
 
 from __future__ import annotations
@@ -41,7 +41,11 @@ def draft_answer(question: str, status: dict[str, Any]) -> str:
     lines = [f"{phase}. δ: {status.get('delta') or 'unknown'}"]
     lines.append(f"Next move ({move['rule']}): {move['action']}")
     for finding in _related_findings(question, status.get("findings", [])):
-        where = f"{finding['path']}:{finding['line']}" if finding.get("line") else finding["path"]
+        where = (
+            f"{finding['path']}:{finding['line']}"
+            if finding.get("line")
+            else finding["path"]
+        )
         lines.append(f"{finding['kind']} at {where}: {finding['message']}")
     return "\n".join(lines)
 
@@ -52,7 +56,9 @@ def _related_findings(
     words = {w.lower() for w in _WORD.findall(question)}
     scored = []
     for index, finding in enumerate(findings):
-        text = " ".join(str(finding.get(k) or "") for k in ("kind", "message", "subject"))
+        text = " ".join(
+            str(finding.get(k) or "") for k in ("kind", "message", "subject")
+        )
         shared = words & {w.lower() for w in _WORD.findall(text)}
         if shared:
             scored.append((-len(shared), index, finding))
@@ -71,7 +77,11 @@ def answer_question(question: str, status: dict[str, Any], engine: Engine) -> An
         text, run = engine.word(instruction, draft)
     except Exception as exc:  # the endpoint must answer whatever the engine does
         elapsed = (time.perf_counter() - started) * 1000
-        log.warning("engine %s failed to answer: %s", getattr(engine, "name", "?"), exc)
+        log.warning(
+            "engine %s raised while wording an answer: %s",
+            getattr(engine, "name", "?"),
+            exc,
+        )
         reason = f"error:{type(exc).__name__}"
         return Answer(draft, getattr(engine, "name", "unknown"), True, reason, elapsed)
     elapsed = (time.perf_counter() - started) * 1000

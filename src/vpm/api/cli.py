@@ -95,8 +95,12 @@ def probe(
     try:
         headers = _parse_headers(header or [])
         report = run_probe(
-            url, requests, concurrency, allow_remote=allow_remote,
-            timeout=timeout, headers=headers,
+            url,
+            requests,
+            concurrency,
+            allow_remote=allow_remote,
+            timeout=timeout,
+            headers=headers,
         )
         written = write_report(report, out) if out else ()
     except VpmError as exc:

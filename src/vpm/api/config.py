@@ -7,7 +7,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class ServiceSettings(BaseSettings):
-    """What `vpm serve` can be tuned by."""
+    """Settings of `vpm serve`, from `VPM_API_*` environment variables."""
 
     model_config = SettingsConfigDict(env_prefix="VPM_API_", extra="ignore")
 

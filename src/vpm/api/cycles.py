@@ -48,6 +48,8 @@ class CycleRunner:
         self.metrics = metrics
         self.cycle = cycle
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="vpm-cycle")
+        # NOTE: runs live in memory only, so after a restart GET /api/v1/cycle
+        # is 404 until the next run. Finished cycles are in the store anyway.
         self._runs: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
 
@@ -98,8 +100,9 @@ class CycleRunner:
                 findings = [f.model_dump() for f in result.plan.findings]
                 self.metrics.set_findings(project.id, findings)
         except VpmError as exc:
-            log.error("cycle of %s failed (trace %s): %s",
-                      project.id, run["trace_id"], exc)
+            log.error(
+                "cycle of %s failed (trace %s): %s", project.id, run["trace_id"], exc
+            )
             outcome = {"status": "failed", "error": str(exc)}
         except Exception as exc:
             log.exception("cycle of %s failed (trace %s)", project.id, run["trace_id"])
@@ -108,12 +111,21 @@ class CycleRunner:
             seconds = time.perf_counter() - started
             self.metrics.cycle_seconds.labels(project=project.id).observe(seconds)
             project.cycle_lock.release()
-        finished = {**run, **outcome, "finished_at": utc_now().isoformat(),
-                    "duration_seconds": round(seconds, 3)}
+        finished = {
+            **run,
+            **outcome,
+            "finished_at": utc_now().isoformat(),
+            "duration_seconds": round(seconds, 3),
+        }
         with self._lock:
             self._runs[project.id] = finished
-        log.info("cycle of %s %s in %.2f s (trace %s)",
-                 project.id, finished["status"], seconds, run["trace_id"])
+        log.info(
+            "cycle of %s %s in %.2f s (trace %s)",
+            project.id,
+            finished["status"],
+            seconds,
+            run["trace_id"],
+        )
         return finished
 
 

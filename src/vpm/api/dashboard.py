@@ -31,9 +31,10 @@ EGSPACE_FILE = "egspace.json"
 TIMELINE_KINDS = ("evidence", "state", "ops")
 TIMELINE_LIMIT = 15
 SERIES_LIMIT = 30
-# Dot folders stay hidden, because they hold vpm's database and keys (.vpm),
-# version control (.git) and often secrets (.env). `.ops` holds the deploy
-# freeze file that findings cite.
+EGSPACE_MOVERS = 5
+# Dot folders stay hidden, because they contain vpm's database and keys
+# (.vpm), version control (.git) and often secrets (.env). `.ops` contains
+# the deploy freeze file that findings cite.
 SHOWN_DOT_FOLDERS = {".ops"}
 
 # Scripts and styles only from this server: an injected inline script would
@@ -83,9 +84,35 @@ def project_view(project: ServedProject) -> dict[str, Any]:
         "mermaid": _read_text(reports / "nav.mmd"),
         "timeline": _timeline(project),
         "series": _finding_series(project),
-        "egspace": _read_json(reports / EGSPACE_FILE),
+        "egspace": egspace_view(project.id, _read_json(reports / EGSPACE_FILE)),
         "tasks": _recent_tasks(project),
     }
+
+
+def egspace_view(project_id: str, report: Any) -> dict[str, Any] | None:
+    """Pick movers and δ over time out of `vpm egspace report`'s JSON.
+
+    Returns None when there is no report or it has neither movers nor a
+    series, so the page shows the empty panel.
+    """
+    if not isinstance(report, dict):
+        return None
+    movers = {
+        side: [
+            {**m, "link": file_link(project_id, m.get("source"), m.get("line"))}
+            for m in report.get(side) or []
+            if isinstance(m, dict)
+        ][:EGSPACE_MOVERS]
+        for side in ("closer", "farther")
+    }
+    daily = [p for p in report.get("daily") or [] if isinstance(p, dict)]
+    daily = [p for p in daily if isinstance(p.get("delta"), int | float)]
+    daily = daily[-SERIES_LIMIT:]
+    if not (movers["closer"] or movers["farther"] or daily):
+        return None
+    peak = max((p["delta"] for p in daily), default=0) or 1
+    series = [{**p, "percent": round(100 * p["delta"] / peak)} for p in daily]
+    return {"delta": report.get("delta"), **movers, "daily": series}
 
 
 def file_link(project_id: str, path: str | None, line: int | None = None) -> str | None:
@@ -151,7 +178,9 @@ def _finding_series(project: ServedProject) -> list[dict[str, Any]]:
     )
     rows = list(reversed(_select(project, query)))
     peak = max((row["finding_count"] for row in rows), default=0) or 1
-    return [{**row, "percent": round(100 * row["finding_count"] / peak)} for row in rows]
+    return [
+        {**row, "percent": round(100 * row["finding_count"] / peak)} for row in rows
+    ]
 
 
 def _recent_tasks(project: ServedProject) -> list[dict[str, Any]]:
@@ -197,7 +226,9 @@ def view_file(request: Request, project_id: str, file_path: str) -> HTMLResponse
         "truncated": truncated,
         "limit": limit,
     }
-    response = service(request).templates.TemplateResponse(request, "file.html", context)
+    response = service(request).templates.TemplateResponse(
+        request, "file.html", context
+    )
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     return response
 
@@ -211,18 +242,23 @@ def resolve_project_file(root: Path, rel: str) -> Path:
     """
     parts = PurePosixPath(rel).parts
     if not rel or rel.startswith("/") or "\\" in rel or "\0" in rel or ".." in parts:
-        raise ApiError(403, "path-outside-project",
-                       f"{rel!r} is not a path inside the project.")
+        raise ApiError(
+            403, "path-outside-project", f"{rel!r} is not a path inside the project."
+        )
     root = root.resolve()
     path = (root / rel).resolve()
     if not path.is_relative_to(root):
-        raise ApiError(403, "path-outside-project",
-                       f"{rel!r} resolves to a place outside the project.")
+        raise ApiError(
+            403,
+            "path-outside-project",
+            f"{rel!r} resolves to a place outside the project.",
+        )
     inside = path.relative_to(root).parts
     hidden = [p for p in (*parts, *inside) if p.startswith(".")]
     if any(p not in SHOWN_DOT_FOLDERS for p in hidden):
-        raise ApiError(403, "path-not-shown",
-                       f"{rel!r} is in a hidden folder or is a hidden file.")
+        raise ApiError(
+            403, "path-not-shown", f"{rel!r} is in a hidden folder or is a hidden file."
+        )
     if not path.is_file():
         raise ApiError(404, "file-not-found", f"{rel!r} is not a file of the project.")
     return path

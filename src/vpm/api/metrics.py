@@ -17,8 +17,9 @@ from prometheus_client import (
 
 log = logging.getLogger("vpm")
 
-# 0.5 s is a boundary because the latency SLO counts requests under 0.5 s
-# from these buckets; a percentile cannot be read between two boundaries.
+# 0.5 s is a boundary so that a latency SLO with a 0.5 s threshold can count
+# the requests under it exactly. Between two boundaries buckets only allow
+# an estimate.
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 CYCLE_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 
@@ -51,7 +52,9 @@ class ServiceMetrics:
             registry=reg,
         )
         self.llm_calls = Counter(
-            "vpm_llm_calls_total", "Engine calls by engine name.", ["engine"],
+            "vpm_llm_calls_total",
+            "Engine calls by engine name.",
+            ["engine"],
             registry=reg,
         )
         self.llm_fallbacks = Counter(
@@ -86,7 +89,9 @@ class ServiceMetrics:
             registry=reg,
         )
 
-    def record_engine_run(self, engine: str, fallback: bool, reason: str | None) -> None:
+    def record_engine_run(
+        self, engine: str, fallback: bool, reason: str | None
+    ) -> None:
         self.llm_calls.labels(engine=engine).inc()
         if fallback:
             self.llm_fallbacks.labels(reason=reason or "unknown").inc()
@@ -116,11 +121,7 @@ class ServiceMetrics:
 
 
 def _label_sets(metric: Gauge) -> list[dict[str, str]]:
-    return [
-        sample.labels
-        for family in metric.collect()
-        for sample in family.samples
-    ]
+    return [sample.labels for family in metric.collect() for sample in family.samples]
 
 
 def read_quality(path: Path) -> dict[str, float]:
@@ -145,7 +146,9 @@ def read_quality(path: Path) -> dict[str, float]:
     found: dict[str, float] = {}
     for name, keys in QUALITY_KEYS.items():
         for scope in scopes:
-            values = [_number(scope.get(k)) for k in keys] if isinstance(scope, dict) else []
+            values = (
+                [_number(scope.get(k)) for k in keys] if isinstance(scope, dict) else []
+            )
             value = next((v for v in values if v is not None), None)
             if value is not None:
                 found[name] = value

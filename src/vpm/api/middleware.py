@@ -61,15 +61,17 @@ class ServiceMiddleware:
             return
         started = time.perf_counter()
         headers = _headers(scope)
-        given = headers.get(TRACE_HEADER.lower())
-        trace_id = given if _is_valid_trace_id(given) else new_trace_id()
+        requested_id = headers.get(TRACE_HEADER.lower())
+        is_valid_id = _is_valid_trace_id(requested_id)
+        trace_id = requested_id if is_valid_id else new_trace_id()
         scope.setdefault("state", {})["trace_id"] = trace_id
         response = _Response(send, trace_id)
 
         try:
-            if given is not None and not _is_valid_trace_id(given):
+            if requested_id is not None and not is_valid_id:
                 await response.error(
-                    400, "invalid-trace-id",
+                    400,
+                    "invalid-trace-id",
                     "X-Trace-Id must be 1 to 64 characters of A-Z, a-z, 0-9, '-' "
                     "and '_'.",
                 )
@@ -78,17 +80,23 @@ class ServiceMiddleware:
                 await self.app(scope, receive, response.send)
         except _BodyTooLarge:
             await response.error(
-                413, "request-too-large",
+                413,
+                "request-too-large",
                 f"The request body exceeds {self.max_body_bytes} bytes "
                 "(setting VPM_API_MAX_BODY_BYTES).",
             )
         except Exception:
-            log.exception("request %s %s failed (trace %s)",
-                          scope["method"], scope["path"], trace_id)
+            log.exception(
+                "request %s %s failed (trace %s)",
+                scope["method"],
+                scope["path"],
+                trace_id,
+            )
             if response.started:
                 raise
-            await response.error(500, "internal-error",
-                                 f"The server failed; trace id {trace_id}.")
+            await response.error(
+                500, "internal-error", f"The server failed; trace id {trace_id}."
+            )
         finally:
             self._record(scope, response.status, time.perf_counter() - started)
 
@@ -97,7 +105,11 @@ class ServiceMiddleware:
         length = headers.get("content-length")
         if length is None and "transfer-encoding" not in headers:
             return receive
-        if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
+        if (
+            length is not None
+            and length.isdigit()
+            and int(length) > self.max_body_bytes
+        ):
             raise _BodyTooLarge
         chunks: list[bytes] = []
         size = 0

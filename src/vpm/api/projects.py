@@ -55,15 +55,15 @@ class ServedProject:
 
 def project_ids(folders: Iterable[Path]) -> list[str]:
     """Name each project by its folder, adding `-2`, `-3` ... to repeats."""
-    taken: set[str] = set()
+    used_ids: set[str] = set()
     ids = []
     for folder in folders:
         base = _UNSAFE_ID_CHARS.sub("-", folder.resolve().name).strip("-.") or "project"
         candidate, number = base, 1
-        while candidate in taken:
+        while candidate in used_ids:
             number += 1
             candidate = f"{base}-{number}"
-        taken.add(candidate)
+        used_ids.add(candidate)
         ids.append(candidate)
     return ids
 

@@ -22,6 +22,7 @@ from vpm.api.ask import answer_question
 from vpm.api.cycles import CycleBusy
 from vpm.api.errors import ApiError
 from vpm.api.projects import ServedProject, cached_status
+from vpm.errors import VpmError
 from vpm.fsio import write_json_atomic
 from vpm.roles.context import utc_now
 from vpm.store.tasks import dedupe_key, format_time, insert_task_once, list_tasks
@@ -44,10 +45,10 @@ def _check_token(request: Request) -> None:
     token = service(request).settings.token
     if token is None:
         return
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
     expected = token.get_secret_value().encode()
     if scheme.lower() != "bearer" or not hmac.compare_digest(
-        given.strip().encode(), expected
+        presented.strip().encode(), expected
     ):
         raise ApiError(
             401,
@@ -58,12 +59,16 @@ def _check_token(request: Request) -> None:
         )
 
 
-def require_write(request: Request) -> None:
+# The auth dependencies are async because FastAPI runs a sync dependency in
+# a worker thread, which would cost a thread hop on every request.
+
+
+async def require_write(request: Request) -> None:
     """Require the bearer token when VPM_API_TOKEN is set."""
     _check_token(request)
 
 
-def require_read(request: Request) -> None:
+async def require_read(request: Request) -> None:
     """Require the bearer token when VPM_API_READ_AUTH is also true."""
     if service(request).settings.read_auth:
         _check_token(request)
@@ -85,13 +90,15 @@ def find_project(request: Request, project_id: str | None) -> ServedProject:
         if len(projects) == 1:
             return next(iter(projects.values()))
         raise ApiError(
-            400, "project-required",
+            400,
+            "project-required",
             f"Several projects are served; name one with ?project= "
             f"({', '.join(sorted(projects))}).",
         )
     if project_id not in projects:
         raise ApiError(
-            404, "project-not-found",
+            404,
+            "project-not-found",
             f"No project {project_id!r} is served; served: "
             f"{', '.join(sorted(projects))}.",
         )
@@ -143,6 +150,7 @@ def submit_task(body: TaskRequest, request: Request) -> JSONResponse:
     """Store a task and its evidence record; a quick repeat returns the first."""
     project = find_project(request, body.project)
     state = service(request)
+
     now = utc_now()
     tags = list(dict.fromkeys(body.tags))
     task_id = f"task-{uuid.uuid4().hex[:16]}"
@@ -154,27 +162,41 @@ def submit_task(body: TaskRequest, request: Request) -> JSONResponse:
         "detail": body.detail,
         "priority": body.priority,
         "tags": tags,
-        "dedupe_key": dedupe_key(project.id, body.title, body.detail, body.priority,
-                                 tags),
+        "dedupe_key": dedupe_key(
+            project.id, body.title, body.detail, body.priority, tags
+        ),
         "trace_id": trace_id_of(request),
         "created_at": format_time(now),
         "evidence": str(evidence),
     }
+
     stored, created = insert_task_once(
-        project.store, row, now, state.settings.dedupe_seconds,
+        project.store,
+        row,
+        now,
+        state.settings.dedupe_seconds,
         before_insert=lambda task: write_json_atomic(evidence, _evidence_record(task)),
     )
     if created:
-        log.info("task %s stored for %s (trace %s)",
-                 task_id, project.id, row["trace_id"])
+        log.info(
+            "task %s stored for %s (trace %s)", task_id, project.id, row["trace_id"]
+        )
+
     payload = TaskResponse(
         id=stored["id"],
         trace_id=stored["trace_id"],
         duplicate=not created,
-        evidence=stored.get("evidence"),
+        evidence=_relative_path(stored.get("evidence"), project),
         task=_public_task(stored),
     )
     return JSONResponse(payload.model_dump(), status_code=201 if created else 200)
+
+
+def _relative_path(path: str | None, project: ServedProject) -> str | None:
+    """Show a path relative to the project when it lies inside it."""
+    if path is None or not Path(path).is_relative_to(project.layout.project):
+        return path
+    return Path(path).relative_to(project.layout.project).as_posix()
 
 
 def _evidence_record(task: dict[str, Any]) -> dict[str, Any]:
@@ -206,7 +228,11 @@ def get_projects(request: Request) -> dict[str, Any]:
     projects = service(request).projects.values()
     return {
         "projects": [
-            {"id": p.id, "path": str(p.layout.project), "reports": str(p.layout.reports_dir)}
+            {
+                "id": p.id,
+                "path": str(p.layout.project),
+                "reports": str(p.layout.reports_dir),
+            }
             for p in projects
         ]
     }
@@ -236,7 +262,7 @@ async def start_cycle(
     request: Request,
     project: ProjectQuery = None,
     wait: Annotated[
-        bool, Query(description="Answer when the cycle has finished.")
+        bool, Query(description="Respond only when the cycle has finished.")
     ] = False,
 ) -> JSONResponse:
     """Start a cycle in a worker thread; one cycle per project at a time."""
@@ -246,7 +272,8 @@ async def start_cycle(
         future = runner.start(served, trace_id_of(request))
     except CycleBusy as busy:
         raise ApiError(
-            409, "cycle-running",
+            409,
+            "cycle-running",
             f"A cycle of project {served.id} is already running (trace "
             f"{busy.run.get('trace_id')}); retry when it has finished.",
         ) from busy
@@ -265,8 +292,11 @@ def get_cycle(request: Request, project: ProjectQuery = None) -> dict[str, Any]:
     served = find_project(request, project)
     run = service(request).runner.latest(served.id)
     if run is None:
-        raise ApiError(404, "no-cycle-run",
-                       f"No cycle of {served.id} was started by this server yet.")
+        raise ApiError(
+            404,
+            "no-cycle-run",
+            f"No cycle of {served.id} was started by this server yet.",
+        )
     return run
 
 
@@ -311,21 +341,19 @@ async def ask(
 
 
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     """Report that the process is alive."""
     return {"status": "ok"}
 
 
 @router.get("/readyz", responses={503: {"description": "A check failed."}})
 def readyz(request: Request) -> JSONResponse:
-    """Check that every store answers and every project folder is readable."""
+    """Check that every store responds and every project folder is readable."""
     checks = {p.id: _readiness(p) for p in service(request).projects.values()}
     ready = all(check["ready"] for check in checks.values())
     if not ready:
         log.warning("not ready: %s", checks)
-        return JSONResponse(
-            {"error": "not-ready", "detail": checks}, status_code=503
-        )
+        return JSONResponse({"error": "not-ready", "detail": checks}, status_code=503)
     return JSONResponse({"status": "ready", "projects": checks})
 
 
@@ -347,15 +375,13 @@ def metrics(request: Request) -> Response:
     """Expose the Prometheus metrics, refreshing findings and quality figures."""
     state = service(request)
     for project in state.projects.values():
-        payload, _body = cached_status(project)
-        state.metrics.set_findings(project.id, payload.get("findings", []))
+        try:
+            payload, _body = cached_status(project)
+        except VpmError as exc:
+            log.warning(
+                "cannot read the status of %s for /metrics: %s", project.id, exc
+            )
+        else:
+            state.metrics.set_findings(project.id, payload.get("findings", []))
         state.metrics.set_quality(project.id, project.layout.reports_dir)
     return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
-
-
-def relative_evidence(path: str, project: ServedProject) -> str:
-    """Show an evidence path relative to the project when it lies inside."""
-    resolved = Path(path)
-    if resolved.is_relative_to(project.layout.project):
-        return resolved.relative_to(project.layout.project).as_posix()
-    return path

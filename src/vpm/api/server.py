@@ -15,9 +15,7 @@ from vpm.api.projects import open_projects
 log = logging.getLogger("vpm")
 
 
-def serve(
-    folders: list[Path], host: str, port: int, out: Path | None = None
-) -> None:
+def serve(folders: list[Path], host: str, port: int, out: Path | None = None) -> None:
     """Serve the projects in `folders` until the process is stopped.
 
     Raises:
@@ -27,8 +25,11 @@ def serve(
     settings = ServiceSettings()
     projects = open_projects(folders, out)
     if settings.token is None and not is_loopback_host(host):
-        log.warning("serving on %s without VPM_API_TOKEN: anyone who can reach "
-                    "it can submit tasks and start cycles", host)
+        log.warning(
+            "serving on %s without VPM_API_TOKEN: anyone who can reach "
+            "it can submit tasks and start cycles",
+            host,
+        )
     app = create_app(projects, settings)
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
 

@@ -43,7 +43,7 @@ REFIT_RATIO = 1.5
 
 @dataclass
 class IndexResult:
-    """What one `vpm egspace index` run did."""
+    """Counts and settings of one `vpm egspace index` run."""
 
     embedder: str
     embedder_version: str

@@ -32,7 +32,6 @@ from vpm.state import markers as m
 from vpm.state.parse import StateDocument, parse_state
 
 PREVIEW_CHARS = 160
-FILE_KINDS = ("evidence", "ops", "state")
 _DATE = re.compile(r"(?<!\d)(20\d{2})[-_/.]?([01]\d)[-_/.]?([0-3]\d)(?!\d)")
 
 

@@ -60,7 +60,7 @@ class LexicalEmbedder:
 
     Without `document_frequencies` every feature has the same IDF, so the
     vectors are plain hashed term frequencies. `fit` counts document
-    frequencies over a corpus; the counts become part of `version`, so an
+    frequencies over a corpus. The counts become part of `version`, so an
     index built with one IDF table is never mixed with another.
     """
 

@@ -1,9 +1,9 @@
 """EG-Space vectors in PostgreSQL with the pgvector extension (psycopg 3).
 
 Used when `VPM_DATABASE_URL` names a PostgreSQL database. Vectors live in
-`vector(dim)` columns; nearest-neighbour queries order by the cosine
-distance operator `<=>` and are exact (no approximate index), which keeps
-results identical to the SQLite and NumPy paths. Install with the
+`vector(dim)` columns. Nearest-neighbour queries order by the cosine
+distance operator `<=>` without an approximate index, so they are exact
+and return the same items as the SQLite and NumPy paths. Install with the
 `postgres` extra: ``pip install 'vpm[postgres]'``.
 """
 
@@ -49,7 +49,6 @@ class PgVectorStore(VectorStore):
                 "a PostgreSQL database_url needs the 'postgres' extra: "
                 "pip install 'vpm[postgres]'"
             ) from exc
-        self._errors = psycopg.Error
         try:
             self._conn = psycopg.connect(conninfo_from_url(url), autocommit=True)
             self._conn.execute("CREATE EXTENSION IF NOT EXISTS vector")

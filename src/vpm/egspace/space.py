@@ -3,9 +3,9 @@
 - G is the normalized mean of the goal lines' vectors: every line of the
   short goal, the exit criteria and the open objectives counts the same.
 - C is the normalized, recency-weighted mean of the dated items' vectors.
-  An item of age `a` days (before the reference time, which is the newest
-  dated item unless given) has weight ``0.5 ** (a / half_life)``; items
-  older than HORIZON_HALF_LIVES half-lives get no weight at all.
+  An item of age `a` days has weight ``0.5 ** (a / half_life)``. The age
+  counts back from the reference time, which is the newest dated item
+  unless given. Items older than HORIZON_HALF_LIVES half-lives weigh 0.
 - δ = 1 − cos(C, G): 0 when C points at the goal, 1 when unrelated.
 - An item's contribution is cos(item, G) − cos(item, C). It is −δ for an
   item that sits exactly at C, so it runs negative for most items and

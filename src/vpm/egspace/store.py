@@ -1,9 +1,9 @@
 """Where EG-Space vectors live: one interface, SQLite or PostgreSQL behind it.
 
 SQLite is the default (`DATA_DIR/egspace.db`). Vectors are float32 BLOBs in
-`egspace_items`; when the `sqlite-vec` extension can be loaded, a `vec0`
-virtual table mirrors them for k-nearest-neighbour queries, otherwise
-queries are an exact NumPy scan over the BLOBs. Python builds without
+`egspace_items`. When the `sqlite-vec` extension can be loaded, a `vec0`
+virtual table mirrors them for k-nearest-neighbour queries. Otherwise a
+query is an exact NumPy scan over the BLOBs. Python builds without
 extension loading (many pyenv and macOS builds) can still load it through
 `apsw` or `pysqlite3`, so every driver is tried before falling back.
 

@@ -45,6 +45,10 @@ class PlanInput(BaseModel):
 
     project: str
     state_file: str = "STATE/current_state.md"
+    data_dir: str | None = Field(
+        default=None,
+        description="vpm's data folder of the project; default PROJECT/.vpm.",
+    )
 
 
 class PlanOutput(BaseModel):
@@ -92,7 +96,7 @@ def plan(inp: PlanInput, ctx: RoleContext | None = None) -> PlanOutput:
         *metric_findings,
         *_goal_findings(doc, criteria),
         *find_stale_freeze(project, doc),
-        *find_overdue_trials(project, ctx.data_dir if ctx else project / ".vpm"),
+        *find_overdue_trials(project, _data_dir(inp, ctx, project)),
         *(egspace_findings(project, ctx.data_dir, ctx.settings) if ctx else []),
     ]
     findings = _dedupe(findings)
@@ -112,6 +116,12 @@ def plan(inp: PlanInput, ctx: RoleContext | None = None) -> PlanOutput:
         problems=problems,
         evidence_checked=sorted(verified.checks),
     )
+
+
+def _data_dir(inp: PlanInput, ctx: RoleContext | None, project: Path) -> Path:
+    if ctx is not None:
+        return ctx.data_dir
+    return Path(inp.data_dir) if inp.data_dir else project / ".vpm"
 
 
 def _plan_without_state(inp: PlanInput, message: str) -> PlanOutput:
@@ -336,6 +346,12 @@ RULES: list[tuple[str, tuple[str, ...], str]] = [
         "Make the state document and .ops/deploy_freeze.json agree ({where}).",
     ),
     (
+        "close-overdue-trial",
+        ("trial-overdue",),
+        "Close the trial past its time box with its result, or extend it on "
+        "purpose ({where}).",
+    ),
+    (
         "reconcile-state",
         ("phase-mismatch", "stale-section"),
         "Update the state document where it contradicts itself ({where}).",
@@ -354,9 +370,10 @@ def decide_next_move(
     """Choose the next move by the first rule that applies.
 
     Rules, in order: contradicted claims, then claims without evidence, then
-    the deploy freeze, then self-contradictions of the state document, then
-    a reached goal, then the first unmet exit criterion, then the first
-    started item, then the first priority task. Within a rule the finding
+    the deploy freeze, then trials past their time box, then
+    self-contradictions of the state document, then a reached goal, then the
+    first unmet exit criterion, then the first started item, then the first
+    priority task. Within a rule the finding
     with the lowest line wins; errors come before warnings.
     """
     for rule, kinds, template in RULES:

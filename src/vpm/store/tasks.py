@@ -36,8 +36,9 @@ tasks_table = Table(
 )
 
 # One lock for the check-then-insert of a task, so two requests in this
-# process cannot both miss each other's row. Separate server processes
-# sharing one database are not covered by it.
+# process cannot both miss each other's row.
+# NOTE: separate server processes sharing one database can each store the
+# same task once, because this lock does not reach across processes.
 _insert_lock = threading.Lock()
 
 

@@ -1,5 +1,6 @@
 // Dashboard behaviour: the task form and the Mermaid diagram.
-// Project text is only ever inserted with textContent, never as HTML.
+// Project text is inserted with textContent, never as HTML. The one HTML
+// insertion is the SVG that Mermaid renders and sanitizes itself.
 "use strict";
 
 (function () {
@@ -38,6 +39,7 @@
     var button = document.getElementById("task-submit");
     var result = document.getElementById("task-result");
     if (button.disabled) { return; }
+
     button.disabled = true;
     setResult(result, "Submitting…", false);
     var headers = { "Content-Type": "application/json" };
@@ -50,6 +52,7 @@
       priority: document.getElementById("task-priority").value,
       tags: parseTags(document.getElementById("task-tags").value),
     };
+
     try {
       var response = await fetch("/api/v1/tasks", {
         method: "POST", headers: headers, body: JSON.stringify(payload),
@@ -59,6 +62,7 @@
         setResult(result, "Not stored: " + describeError(body, response.status), true);
         return;
       }
+
       var verb = body.duplicate ? "Already stored as " : "Stored as ";
       setResult(result, verb + body.id + " (trace " + body.trace_id + ").", false);
       if (!body.duplicate) { addTask(document.getElementById("task-list"), body.task); }
