@@ -40,6 +40,8 @@ from vpm.settings import load_settings
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "vpm-mini"
 K = 10
 BATCH = 5000
+# The neural rows embed the first items only, to keep a run near a minute.
+NEURAL_ITEMS = 100
 
 
 def main() -> int:
@@ -84,21 +86,30 @@ def corpus_texts() -> list[str]:
     ]
 
 
-def best_rate(count: int, run: Callable[[], object], repeat: int) -> float:
-    """Return items per second of the fastest of `repeat` runs."""
-    best = float("inf")
+def best_rates(
+    count: int, runs: list[Callable[[], object]], repeat: int
+) -> list[float]:
+    """Return items per second of the fastest of `repeat` rounds, per run.
+
+    The runs take turns inside each round, so load from other processes
+    affects all of them alike.
+    """
+    best = [float("inf")] * len(runs)
     for _ in range(repeat):
-        started = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - started)
-    return count / best
+        for index, run in enumerate(runs):
+            started = time.perf_counter()
+            run()
+            best[index] = min(best[index], time.perf_counter() - started)
+    return [count / seconds for seconds in best]
 
 
 def lexical_rows(texts: list[str], repeat: int) -> None:
     model = LexicalEmbedder()
     model.fit(texts)
-    ours = best_rate(len(texts), lambda: model.embed(texts), repeat)
-    raw = sklearn_rate(texts, repeat)
+    raw_run = sklearn_run(texts)
+    runs = [lambda: model.embed(texts)] + ([raw_run] if raw_run else [])
+    ours, *rest = best_rates(len(texts), runs, repeat)
+    raw = rest[0] if rest else None
     ratio = f"{raw / ours:.2f}" if raw else "n/a"
     raw_text = f"{raw:,.0f}" if raw else "n/a (scikit-learn missing)"
     print(
@@ -107,7 +118,7 @@ def lexical_rows(texts: list[str], repeat: int) -> None:
     )
 
 
-def sklearn_rate(texts: list[str], repeat: int) -> float | None:
+def sklearn_run(texts: list[str]) -> Callable[[], object] | None:
     try:
         from sklearn.feature_extraction.text import (
             HashingVectorizer,
@@ -122,12 +133,13 @@ def sklearn_rate(texts: list[str], repeat: int) -> float | None:
         ).transform(texts)
         return TfidfTransformer().fit_transform(hashed)
 
-    return best_rate(len(texts), run, repeat)
+    return run
 
 
 def neural_rows(texts: list[str], repeat: int) -> None:
     from vpm.egspace.neural import NeuralEmbedder, split_chunks
 
+    texts = texts[:NEURAL_ITEMS]
     model = NeuralEmbedder()
     raw = model.model
 
@@ -137,15 +149,18 @@ def neural_rows(texts: list[str], repeat: int) -> None:
         )
 
     chunks = [c for t in texts for c in split_chunks(t)]
-    ours = best_rate(len(texts), lambda: model.embed(texts), repeat)
-    same_texts = best_rate(len(texts), lambda: encode(texts), repeat)
-    same_chunks = best_rate(len(texts), lambda: encode(chunks), repeat)
+    ours, same_texts, same_chunks = best_rates(
+        len(texts),
+        [lambda: model.embed(texts), lambda: encode(texts), lambda: encode(chunks)],
+        repeat,
+    )
+    label = f"neural, {len(texts)} items"
     print(
-        f"| neural (vs encode, same texts, 1 pass each) | {ours:,.1f} | "
+        f"| {label} (vs encode, same texts, 1 pass each) | {ours:,.1f} | "
         f"{same_texts:,.1f} | {same_texts / ours:.2f} |"
     )
     print(
-        f"| neural (vs encode, same {len(chunks)} chunks) | {ours:,.1f} | "
+        f"| {label} (vs encode, same {len(chunks)} chunks) | {ours:,.1f} | "
         f"{same_chunks:,.1f} | {same_chunks / ours:.2f} |"
     )
 
@@ -156,16 +171,15 @@ def knn_rows(size: int, dim: int, queries: int, skip_postgres: bool) -> None:
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     probes = rng.normal(size=(queries, dim)).astype(np.float32)
     probes /= np.linalg.norm(probes, axis=1, keepdims=True)
-    numpy_ms = latencies(lambda q: top_k(vectors, q, K), probes)
     with tempfile.TemporaryDirectory() as folder:
         for driver in ("apsw", "sqlite3"):
             store = SqliteVectorStore(Path(folder) / f"{driver}.db", driver)
-            report(size, dim, store, vectors, probes, numpy_ms)
+            report(size, dim, store, vectors, probes)
         if not skip_postgres:
-            postgres_row(Path(folder), size, dim, vectors, probes, numpy_ms)
+            postgres_row(Path(folder), size, dim, vectors, probes)
 
 
-def postgres_row(folder: Path, size: int, dim: int, vectors, probes, numpy_ms):
+def postgres_row(folder: Path, size: int, dim: int, vectors, probes) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR unset
         import pgserver
@@ -173,12 +187,12 @@ def postgres_row(folder: Path, size: int, dim: int, vectors, probes, numpy_ms):
 
     server = pgserver.get_server(folder / "pg", cleanup_mode="delete")
     try:
-        report(size, dim, PgVectorStore(server.get_uri()), vectors, probes, numpy_ms)
+        report(size, dim, PgVectorStore(server.get_uri()), vectors, probes)
     finally:
         server.cleanup()
 
 
-def report(size, dim, store: VectorStore, vectors, probes, numpy_ms) -> None:
+def report(size, dim, store: VectorStore, vectors, probes) -> None:
     started = time.perf_counter()
     store.reset(dim)
     items = [
@@ -189,7 +203,9 @@ def report(size, dim, store: VectorStore, vectors, probes, numpy_ms) -> None:
         store.write_items(items[start : start + BATCH], vectors[start : start + BATCH])
     store.nearest(probes[0], K)  # warm-up: the NumPy path loads its matrix here
     load_s = time.perf_counter() - started
-    store_ms = latencies(lambda q: store.nearest(q, K), probes)
+    store_ms, numpy_ms = latencies(
+        [lambda q: store.nearest(q, K), lambda q: top_k(vectors, q, K)], probes
+    )
     store.close()
     print(
         f"| {size:,} | {dim} | {store.backend} | {pct(store_ms, 50):.2f} | "
@@ -199,12 +215,16 @@ def report(size, dim, store: VectorStore, vectors, probes, numpy_ms) -> None:
     sys.stdout.flush()
 
 
-def latencies(query: Callable[[np.ndarray], object], probes: np.ndarray) -> list[float]:
-    timings = []
+def latencies(
+    queries: list[Callable[[np.ndarray], object]], probes: np.ndarray
+) -> list[list[float]]:
+    """Return milliseconds per probe for each query function, taking turns."""
+    timings: list[list[float]] = [[] for _ in queries]
     for probe in probes:
-        started = time.perf_counter()
-        query(probe)
-        timings.append((time.perf_counter() - started) * 1000)
+        for index, query in enumerate(queries):
+            started = time.perf_counter()
+            query(probe)
+            timings[index].append((time.perf_counter() - started) * 1000)
     return timings
 
 

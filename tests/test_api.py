@@ -214,11 +214,11 @@ def test_status_cache_invalidated_by_new_evidence(service):
 def test_status_second_call_served_from_cache(service):
     client, project = service
     client.get("/api/v1/status")
-    cached_body = project.status_cache.body
+    cached_entry = project.status_cache.entry
 
     client.get("/api/v1/status")
 
-    assert project.status_cache.body is cached_body
+    assert project.status_cache.entry is cached_entry
 
 
 def test_status_several_projects_need_project_param(example: Path, tmp_path: Path):
@@ -675,7 +675,7 @@ def test_metrics_exposes_every_family(service):
         'vpm_http_request_duration_seconds_bucket{le="0.5",route="/api/v1/status"}'
         in text
     )
-    assert 'vpm_llm_calls_total{engine="offline"} 1.0' in text
+    assert 'vpm_llm_calls_total{engine="offline"} 2.0' in text  # ask + cycle
     assert "# TYPE vpm_llm_fallbacks_total counter" in text
     assert 'vpm_cycle_duration_seconds_count{project="demo"} 1.0' in text
     assert 'vpm_findings{kind="metric-violates-target",project="demo"} 1.0' in text
@@ -771,3 +771,15 @@ def test_file_view_escapes_content(service):
 
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in response.text
     assert "<script>alert(1)" not in response.text
+
+
+def test_store_failure_is_json_500_with_trace_id(service):
+    client, project = service
+    read_db(project, "DROP TABLE tasks")
+
+    response = client.get("/api/v1/tasks", headers={"X-Trace-Id": "broken-store"})
+
+    assert response.status_code == 500
+    assert response.json()["error"] == "internal-error"
+    assert "broken-store" in response.json()["detail"]
+    assert response.headers["x-trace-id"] == "broken-store"

@@ -104,6 +104,7 @@ def test_dashboard_renders_status(dashboard):
     assert first_link.get_attribute("href").startswith("/projects/demo/files/")
     assert page.locator("#egspace-empty").is_visible()
     assert page.locator("#timeline li").count() > 0
+    assert "time unknown" not in page.text_content("#timeline")
     assert page.errors == []
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
+from typer.testing import CliRunner
 
 from llm_server import (
     GOOD_EXTRACTIONS,
@@ -22,6 +23,7 @@ from llm_server import (
     serve_fake_llm,
     unused_port,
 )
+from vpm.cli import app
 from vpm.engines.llm import LlmConfig, LlmEngine, engine_for, parse_retry_after
 from vpm.engines.offline import OfflineEngine
 from vpm.errors import UserError
@@ -121,8 +123,12 @@ def test_toml_key_reaches_engine_as_secret(tmp_path):
         encoding="utf-8",
     )
 
-    engine = engine_for(load_settings(tmp_path))
+    settings = load_settings(tmp_path)
+    engine = engine_for(settings)
 
+    assert isinstance(settings.llm_api_key, SecretStr)
+    assert API_KEY not in repr(settings)
+    assert API_KEY not in settings.model_dump_json()
     assert isinstance(engine.config.api_key, SecretStr)
     assert API_KEY not in repr(engine.config)
 
@@ -379,6 +385,24 @@ def test_auth_failure_skips_later_calls(fake):
     assert len(fake.requests) == 1
 
 
+def test_auth_failure_retried_after_cooldown(fake):
+    now = [100.0]
+    fake.queue(Reply(status=401, body=b"{}"))
+    config = LlmConfig(base_url=fake.url, model="tiny", timeout=5.0)
+    engine = LlmEngine(config, sleep=Waits(), clock=lambda: now[0])
+
+    engine.summarize(NOTE)
+    now[0] += 59.0
+    _skipped, skipped_run = engine.summarize(NOTE)
+    now[0] += 2.0
+    summary, run = engine.summarize(NOTE)
+
+    assert skipped_run.reason == "auth"
+    assert summary == GOOD_SUMMARY
+    assert run.fallback is False
+    assert len(fake.requests) == 2
+
+
 def test_key_echoed_by_server_is_not_logged(fake, caplog):
     message = {"error": {"message": f"Incorrect API key provided: {API_KEY}"}}
     fake.queue(Reply(status=401, body=json.dumps(message).encode()))
@@ -458,7 +482,7 @@ CYCLE_FAILURES = [
 
 
 @pytest.mark.parametrize(("reply", "reason"), CYCLE_FAILURES)
-def test_cycle_falls_back_and_says_why(example, reply, reason):
+def test_cycle_falls_back_with_reason(example, reply, reason):
     with serve_fake_llm(lambda _request: reply) as server:
         settings = cycle_settings(example, server.url, timeout=0.5)
         result = run_cycle(example, settings=settings)
@@ -484,9 +508,16 @@ def test_cycle_with_server_down_falls_back(example):
     assert result.plan.next_move.run.reason == "unreachable"
 
 
-def test_cycle_never_writes_api_key(example, caplog):
-    message = {"error": {"message": f"Incorrect API key provided: {API_KEY}"}}
-    reply = Reply(status=401, body=json.dumps(message).encode())
+KEY_ECHO = {"error": {"message": f"Incorrect API key provided: {API_KEY}"}}
+KEY_REPLIES = [
+    pytest.param(Reply(status=401, body=json.dumps(KEY_ECHO).encode()), id="401"),
+    pytest.param(Reply(status=500, body=json.dumps(KEY_ECHO).encode()), id="500"),
+    pytest.param(Reply(content=GOOD_SUMMARY), id="success"),
+]
+
+
+@pytest.mark.parametrize("reply", KEY_REPLIES)
+def test_cycle_never_writes_api_key(example, caplog, reply):
     out = example.parent / "out"
 
     with (
@@ -496,11 +527,35 @@ def test_cycle_never_writes_api_key(example, caplog):
         settings = cycle_settings(example, server.url)
         run_cycle(example, out=out, settings=settings)
 
+    assert server.requests[0].headers["authorization"] == f"Bearer {API_KEY}"
+    assert_key_absent(out, caplog.text)
+
+
+def test_cli_cycle_never_prints_api_key(example, monkeypatch):
+    out = example.parent / "out"
+    reply = Reply(status=401, body=json.dumps(KEY_ECHO).encode())
+
+    with serve_fake_llm(lambda _request: reply) as server:
+        monkeypatch.setenv("VPM_LLM_BASE_URL", server.url)
+        monkeypatch.setenv("VPM_LLM_MODEL", "tiny")
+        monkeypatch.setenv("VPM_LLM_API_KEY", API_KEY)
+        result = CliRunner().invoke(
+            app, ["--verbose", "cycle", str(example), "--out", str(out)]
+        )
+
+    assert result.exit_code == 0, result.output
+    assert API_KEY not in result.stdout
+    assert API_KEY not in result.stderr
+    assert_key_absent(out, "")
+
+
+def assert_key_absent(out: Path, log_text: str) -> None:
+    """Check the logs, every file under `out` and every database cell."""
     files = [path for path in out.rglob("*") if path.is_file()]
     assert files
     for path in files:
         assert API_KEY.encode() not in path.read_bytes(), path
-    assert API_KEY not in caplog.text
+    assert API_KEY not in log_text
     database = out / ".vpm" / "vpm.db"
     assert database.is_file()
     assert not _database_contains(database, API_KEY)

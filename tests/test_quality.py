@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from llm_server import Reply, serve_fake_llm
 from vpm.cli import app
+from vpm.engines.offline import OfflineEngine
 from vpm.quality import read_items
 from vpm.text.rouge import rouge_l
 
@@ -285,3 +286,37 @@ def test_read_items_messages_keep_turn_order():
     assert problems == []
     assert items[0].turns == ("ログは？", "1 年です。")
     assert items[0].id == "1"
+
+
+# The offline summarizer and a label that opens the text
+
+LABEL_CASES = [
+    pytest.param(
+        "定例: キャッシュの設計を議論した。TTL は 5 分にした。",
+        "キャッシュの設計を議論した。TTL は 5 分にした。",
+        id="opening-label-dropped",
+    ),
+    pytest.param(
+        "Standup: the load test passed. We ship on Monday.",
+        "the load test passed. We ship on Monday.",
+        id="english-label-dropped",
+    ),
+    pytest.param(
+        "決定: TTL は 5 分。", "決定: TTL は 5 分。", id="category-label-kept"
+    ),
+    pytest.param(
+        "10:30 に障害が発生した。", "10:30 に障害が発生した。", id="time-kept"
+    ),
+    pytest.param(
+        "https://example.invalid/runbook を読んだ。",
+        "https://example.invalid/runbook を読んだ。",
+        id="url-kept",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), LABEL_CASES)
+def test_offline_summary_opening_label(text, expected):
+    summary, _run = OfflineEngine().summarize(text, 400)
+
+    assert summary == expected

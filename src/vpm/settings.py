@@ -107,6 +107,10 @@ def load_settings(project: Path | None = None, **overrides: Any) -> Settings:
     env_set = settings.model_fields_set
     merged = {k: v for k, v in file_values.items() if k not in env_set}
     merged.update({k: v for k, v in overrides.items() if v is not None})
+    # model_copy skips validation, so a key from vpm.toml is wrapped here to
+    # keep it out of reprs and dumps like a key from the environment.
+    if isinstance(merged.get("llm_api_key"), str):
+        merged["llm_api_key"] = SecretStr(merged["llm_api_key"])
     return settings.model_copy(update=merged) if merged else settings
 
 

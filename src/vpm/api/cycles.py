@@ -99,6 +99,11 @@ class CycleRunner:
             if result.plan is not None:
                 findings = [f.model_dump() for f in result.plan.findings]
                 self.metrics.set_findings(project.id, findings)
+                wording = result.plan.next_move.run
+                if wording is not None:
+                    self.metrics.record_engine_run(
+                        wording.engine, wording.fallback, wording.reason
+                    )
         except VpmError as exc:
             log.error(
                 "cycle of %s failed (trace %s): %s", project.id, run["trace_id"], exc

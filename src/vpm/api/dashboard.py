@@ -152,6 +152,11 @@ def _read_json(path: Path) -> Any:
 
 
 def _timeline(project: ServedProject) -> list[dict[str, Any]]:
+    """Return the newest evidence, state and ops events, newest cycle first.
+
+    File events carry no time of their own, so each is shown with the end
+    of the cycle that recorded it.
+    """
     query = (
         select(
             events_table.c.kind,
@@ -159,9 +164,15 @@ def _timeline(project: ServedProject) -> list[dict[str, Any]]:
             events_table.c.timestamp,
             events_table.c.title,
             events_table.c.cycle_id,
+            cycles_table.c.finished_at.label("seen_at"),
         )
+        .join(cycles_table, cycles_table.c.id == events_table.c.cycle_id, isouter=True)
         .where(events_table.c.kind.in_(TIMELINE_KINDS))
-        .order_by(events_table.c.timestamp.desc(), events_table.c.id)
+        .order_by(
+            events_table.c.cycle_id.desc(),
+            events_table.c.timestamp.desc(),
+            events_table.c.source,
+        )
         .limit(TIMELINE_LIMIT)
     )
     rows = _select(project, query)

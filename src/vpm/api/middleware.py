@@ -69,6 +69,12 @@ class ServiceMiddleware:
 
         try:
             if requested_id is not None and not is_valid_id:
+                log.info(
+                    "rejected %s %s: invalid X-Trace-Id (trace %s)",
+                    scope["method"],
+                    scope["path"],
+                    trace_id,
+                )
                 await response.error(
                     400,
                     "invalid-trace-id",
@@ -79,6 +85,13 @@ class ServiceMiddleware:
                 receive = await self._limit_body(headers, receive)
                 await self.app(scope, receive, response.send)
         except _BodyTooLarge:
+            log.info(
+                "rejected %s %s: body over %d bytes (trace %s)",
+                scope["method"],
+                scope["path"],
+                self.max_body_bytes,
+                trace_id,
+            )
             await response.error(
                 413,
                 "request-too-large",

@@ -27,13 +27,24 @@ _UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 Fingerprint = tuple[tuple[str, int, int], ...]
 
 
+@dataclass(frozen=True)
+class StatusEntry:
+    """A computed status and the fingerprint of the files it was computed from."""
+
+    fingerprint: Fingerprint
+    payload: dict[str, Any]
+    body: bytes = field(repr=False)
+
+
 @dataclass
 class StatusCache:
-    """The last status of a project and the fingerprint it was computed for."""
+    """The last status of a project.
 
-    fingerprint: Fingerprint | None = None
-    payload: dict[str, Any] | None = None
-    body: bytes = b""
+    The entry is replaced as a whole, so a reader needs no lock. The lock
+    only keeps two threads from computing the same status at once.
+    """
+
+    entry: StatusEntry | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -116,12 +127,24 @@ def _add_stat(entries: list[tuple[str, int, int]], path: Path | str) -> None:
 
 
 def _add_tree(entries: list[tuple[str, int, int]], root: Path) -> None:
+    """Add the folder and everything under it, in a stable order.
+
+    Symlinked folders are not entered, as the watcher does not enter them.
+    """
     _add_stat(entries, root)
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
-        _add_stat(entries, dirpath)
-        for name in sorted(filenames):
-            _add_stat(entries, os.path.join(dirpath, name))
+    pending = [str(root)]
+    while pending:
+        try:
+            with os.scandir(pending.pop()) as listing:
+                children = sorted(listing, key=lambda entry: entry.name)
+        except OSError:
+            continue
+        for child in children:
+            if child.is_dir(follow_symlinks=False):
+                if child.name in SKIP_DIRS:
+                    continue
+                pending.append(child.path)
+            _add_stat(entries, child.path)
 
 
 def compute_status(project: ServedProject) -> dict[str, Any]:
@@ -134,15 +157,27 @@ def compute_status(project: ServedProject) -> dict[str, Any]:
     return {**result.model_dump(), "last_cycle": last}
 
 
+def fresh_status(project: ServedProject) -> StatusEntry | None:
+    """Return the cached status if no file it depends on changed, else None.
+
+    Costs only `stat` calls, so the API calls it on the event loop and
+    leaves planning, when the cache is stale, to a worker thread.
+    """
+    entry = project.status_cache.entry
+    if entry is not None and entry.fingerprint == fingerprint(project):
+        return entry
+    return None
+
+
 def cached_status(project: ServedProject) -> tuple[dict[str, Any], bytes]:
     """Return the status and its JSON body, computed again only after a change."""
     cache = project.status_cache
     with cache.lock:
         current = fingerprint(project)
-        if cache.payload is not None and cache.fingerprint == current:
-            return cache.payload, cache.body
+        entry = cache.entry
+        if entry is not None and entry.fingerprint == current:
+            return entry.payload, entry.body
         payload = compute_status(project)
-        cache.body = json.dumps(payload, ensure_ascii=False, default=str).encode()
-        cache.payload = json.loads(cache.body)
-        cache.fingerprint = current
-        return cache.payload, cache.body
+        body = json.dumps(payload, ensure_ascii=False, default=str).encode()
+        cache.entry = StatusEntry(current, json.loads(body), body)
+        return cache.entry.payload, body

@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from vpm.api.ask import answer_question
 from vpm.api.cycles import CycleBusy
 from vpm.api.errors import ApiError
-from vpm.api.projects import ServedProject, cached_status
+from vpm.api.projects import ServedProject, cached_status, fresh_status
 from vpm.errors import VpmError
 from vpm.fsio import write_json_atomic
 from vpm.roles.context import utc_now
@@ -50,6 +50,12 @@ def _check_token(request: Request) -> None:
     if scheme.lower() != "bearer" or not hmac.compare_digest(
         presented.strip().encode(), expected
     ):
+        log.info(
+            "rejected %s %s: missing or wrong bearer token (trace %s)",
+            request.method,
+            request.url.path,
+            trace_id_of(request),
+        )
         raise ApiError(
             401,
             "unauthorized",
@@ -239,10 +245,13 @@ def get_projects(request: Request) -> dict[str, Any]:
 
 
 @router.get("/api/v1/status", dependencies=[ReadAuth])
-def get_status(request: Request, project: ProjectQuery = None) -> Response:
+async def get_status(request: Request, project: ProjectQuery = None) -> Response:
     """Return what `vpm status --format json` prints, cached until files change."""
     served = find_project(request, project)
-    _payload, body = cached_status(served)
+    entry = fresh_status(served)
+    if entry is not None:
+        return Response(entry.body, media_type="application/json")
+    _payload, body = await run_in_threadpool(cached_status, served)
     return Response(body, media_type="application/json")
 
 
@@ -315,7 +324,11 @@ async def ask(
     `X-Dur-Ms` (engine time) and `X-Trace-Id`.
     """
     served = find_project(request, project)
-    status, _body = await run_in_threadpool(cached_status, served)
+    entry = fresh_status(served)
+    if entry is not None:
+        status = entry.payload
+    else:
+        status, _body = await run_in_threadpool(cached_status, served)
     answer = await run_in_threadpool(answer_question, msg, status, served.engine)
     service(request).metrics.record_engine_run(
         answer.engine, answer.fallback, answer.reason

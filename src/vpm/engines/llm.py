@@ -28,8 +28,9 @@ stack on top of this module's retry loop. The loop retries only what may
 pass on a second try (unreachable, 429, 5xx), waits ``Retry-After`` when
 the server sends one, and never goes past the `llm_timeout` budget of one
 call. After an ``unreachable``, ``timeout``, ``auth`` or
-``model-not-found`` failure, later calls of the same engine fall back at
-once, so a cycle with many windows does not wait out the budget each time.
+``model-not-found`` failure, calls of the same engine fall back at once
+for 60 seconds, so a cycle with many windows does not wait out the budget
+each time.
 
 The API key is held as a `SecretStr` and given only to the client.
 Provider error messages can quote the key, so they are never logged or
@@ -59,8 +60,11 @@ log = logging.getLogger("vpm")
 
 T = TypeVar("T")
 
-# Failures after which the next call would fail the same way.
+# Failures after which the next call would fail the same way. Calls in the
+# cooldown that follows one fall back at once. The cooldown ends, so a
+# long-running service tries the server again.
 _STICKY_REASONS = frozenset({"unreachable", "timeout", "auth", "model-not-found"})
+_COOLDOWN_SECONDS = 60.0
 _RETRIED_REASONS = frozenset({"unreachable", "rate-limited", "server-error"})
 # Wait before retry number n (from 0) when the server names no time.
 _BACKOFF_SECONDS = (0.5, 1.0, 2.0, 4.0)
@@ -202,6 +206,7 @@ class LlmEngine:
         self._sleep = sleep
         self._clock = clock
         self._sticky_failure: LlmFailure | None = None
+        self._sticky_until = 0.0
         key = config.api_key.get_secret_value() if config.api_key else _NO_KEY
         self._client = openai.OpenAI(
             base_url=config.base_url,
@@ -276,7 +281,7 @@ class LlmEngine:
         Raises:
             LlmFailure: No usable reply within the budget and retries.
         """
-        if self._sticky_failure is not None:
+        if self._sticky_failure and self._clock() < self._sticky_until:
             raise self._sticky_failure
         deadline = self._clock() + self.config.timeout
         attempt = 0
@@ -288,6 +293,7 @@ class LlmEngine:
                 if wait is None:
                     if failure.reason in _STICKY_REASONS:
                         self._sticky_failure = failure
+                        self._sticky_until = self._clock() + _COOLDOWN_SECONDS
                     raise
                 log.info(
                     "%s: %s; retry %d in %.1f s", self.name, failure, attempt + 1, wait

@@ -7,7 +7,8 @@ Summaries quote whole sentences of the input. Each sentence is scored by
 the salience of its content words, its position, and cue words. Decision
 and status sentences (決定, 合意, 完了, decided, done) score highest. The
 best sentences that fit in the character limit are then printed in their
-original order.
+original order. A label that opens the text, such as ``定例:``, is left
+out, as headings are.
 
 Extraction sorts sentences into decisions, open questions, todos and risks.
 Markdown headings such as ``## 決定事項`` or ``## Next steps`` claim the
@@ -132,6 +133,12 @@ _REDUNDANT_SHARE = 0.8
 # Sentences with fewer prose tokens than this, such as labels and fragments,
 # score half.
 _SHORT_SENTENCE_TOKENS = 6
+# A label that opens a note, such as "定例:" or "Standup:": up to 12
+# characters without sentence marks, then a full-width colon, or an ASCII
+# colon and a space, so that times (10:30) and URLs (https://) are not labels.
+_TITLE_LABEL = re.compile(
+    r"^(?P<label>[^\s:：。.!?！？\d][^:：。.!?！？]{0,11}?)\s*(?:：|:\s)\s*(?P<rest>\S.*)$"
+)
 
 _INLINE_MARKUP = (
     (re.compile(r"!?\[([^\]]*)\]\([^)]*\)"), r"\1"),  # links and images
@@ -299,11 +306,28 @@ def summarize_text(text: str, max_chars: int) -> str:
     candidates = [u for u in units if u.sentence.kind != "heading"] or units
     if not candidates:
         return ""
-    ranked = _rank([_Candidate.of(unit) for unit in candidates])
+    ranked = _rank([_Candidate.of(unit) for unit in _without_title(candidates)])
     chosen = _select(ranked, max_chars)
     if chosen:
         return _join([_as_sentence(c.unit.text) for c in chosen])
     return clip_text(_as_sentence(ranked[0].unit.text), max_chars)
+
+
+def _without_title(units: list[_Unit]) -> list[_Unit]:
+    """Drop the label that opens a note, as summaries drop headings.
+
+    A note that starts ``定例: キャッシュの設計を議論した`` is titled by its
+    label, and a digest leaves titles out. A label that names an extraction
+    category (``決定:``, ``TODO:``) is content and stays.
+    """
+    # NOTE: the curator summarizes a long session window by window, so a
+    # label that opens a later window, such as 原因:, is dropped as well.
+    first = units[0]
+    match = _TITLE_LABEL.match(first.text)
+    if not match or heading_category(match.group("label")):
+        return units
+    untitled = _Unit(first.sentence, match.group("rest"), first.position, first.section)
+    return [untitled, *units[1:]]
 
 
 @dataclass(frozen=True, slots=True)

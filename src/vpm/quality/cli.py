@@ -83,7 +83,8 @@ def summarize(
     """Summarize a chat log or transcript with the curator's engine.
 
     Prints the summary (at most summary_max_chars, 400 by default) and the
-    decisions, open questions, todos and risks. With --jsonl, lines that
+    decisions, open questions, todos and risks. The engine is chosen by the
+    VPM_* variables and ./vpm.toml. With --jsonl, lines that
     cannot be read are reported on stderr with their line number and
     skipped, and the exit status is 1.
 
@@ -230,7 +231,7 @@ def quality(
     max_chars: Annotated[
         int,
         typer.Option(
-            "--max-chars", min=1, help="Length bar of a summary, in characters."
+            "--max-chars", min=1, help="Maximum summary length, in characters."
         ),
     ] = 400,
     out: Annotated[
