@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import make_project
 from typer.testing import CliRunner
 
+from conftest import make_project
 from vpm.cli import app
 
 runner = CliRunner()
