@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 EXAMPLE := examples/demo
 EXAMPLE_OUT := out/demo
 
-.PHONY: install run test lint bench clean web browser
+.PHONY: install run test lint bench clean web browser quality
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,13 @@ run: $(STAMP)
 test: $(STAMP) web browser
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest
+	$(MAKE) quality
+
+# The summary quality gate: the offline engine on the repository's own
+# bilingual set must keep ROUGE-L F1 at or above QUALITY_MIN.
+QUALITY_MIN ?= 0.45
+quality: $(STAMP)
+	$(BIN)/vpm quality . --out out/quality --min-rouge-l $(QUALITY_MIN) --max-chars 400
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
