@@ -125,6 +125,7 @@ def write_drifting_index(path: Path) -> None:
         "h",
     )
     store.write_items([item], np.array([[1.0, 0.0]], dtype=np.float32))
+
     goals, vectors = [], []
     for number, angle in enumerate((0.1, 0.4, 0.7, 1.0), start=1):
         when = f"2025-01-0{number + 1}T00:00:00+00:00"

@@ -10,15 +10,18 @@ def render_markdown(report: SpaceReport) -> str:
     """Render `report` as a Markdown page."""
     lines = ["# EG-Space report", ""]
     lines += _header(report)
+
     lines += ["", "## Goal (G)", ""]
     lines += [
         f"- {g['role']}: {g['text']} ({g['source']}:{g['line']})" for g in report.goal
     ] or ["- (no goal: the state document has no short goal, criteria or goals)"]
     lines += ["", "## Distance", "", f"δ = 1 − cos(C, G) = {_number(report.delta)}"]
+
     lines += ["", "## Closer to the goal", ""]
     lines += [mover_line(m) for m in report.closer] or ["- (none)"]
     lines += ["", "## Farther from the goal", ""]
     lines += [mover_line(m) for m in report.farther] or ["- (none)"]
+
     lines += [
         "",
         "## δ per day",
@@ -40,6 +43,7 @@ def render_markdown(report: SpaceReport) -> str:
             f"{_number(p.delta_to_current_goal)} | {p.items} |"
             for p in report.versions
         ]
+
     lines += ["", "## How to read this", ""] + _legend(report)
     return "\n".join(lines) + "\n"
 
