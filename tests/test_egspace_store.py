@@ -43,13 +43,7 @@ def has_module(name: str) -> bool:
 
 SQLITE_DRIVERS = [
     pytest.param("apsw", id="apsw"),
-    pytest.param(
-        "pysqlite3",
-        id="pysqlite3",
-        marks=pytest.mark.skipif(
-            not has_module("pysqlite3"), reason="pysqlite3-binary is not installed"
-        ),
-    ),
+    pytest.param("pysqlite3", id="pysqlite3"),
     pytest.param("sqlite3", id="stdlib"),
 ]
 

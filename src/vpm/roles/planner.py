@@ -18,6 +18,7 @@ from vpm.errors import StateNotFound
 from vpm.evidence import find_overdue_trials, find_stale_freeze
 from vpm.model import Criterion, Finding, NextMove, Problem
 from vpm.roles.context import RoleContext
+from vpm.settings import load_settings
 from vpm.state import markers as m
 from vpm.state.evidence import EvidenceCheck, check_citation, findings_for_claim
 from vpm.state.lint import done_index, lint_document, read_freeze
@@ -97,7 +98,11 @@ def plan(inp: PlanInput, ctx: RoleContext | None = None) -> PlanOutput:
         *_goal_findings(doc, criteria),
         *find_stale_freeze(project, doc),
         *find_overdue_trials(project, _data_dir(inp, ctx, project)),
-        *(egspace_findings(project, ctx.data_dir, ctx.settings) if ctx else []),
+        *egspace_findings(
+            project,
+            _data_dir(inp, ctx, project),
+            ctx.settings if ctx else load_settings(project),
+        ),
     ]
     findings = _dedupe(findings)
     move = decide_next_move(findings, criteria, doc)
@@ -357,6 +362,12 @@ RULES: list[tuple[str, tuple[str, ...], str]] = [
         "Update the state document where it contradicts itself ({where}).",
     ),
     (
+        "refocus-drift",
+        ("egspace-drift",),
+        "Refocus the next work on the goal: the distance δ to it has grown "
+        "over the last state versions ({where}).",
+    ),
+    (
         "advance-goal",
         ("goal-reached",),
         "Advance the goal: set the next short_goal and exit criteria ({where}).",
@@ -371,7 +382,8 @@ def decide_next_move(
 
     Rules, in order: contradicted claims, then claims without evidence, then
     the deploy freeze, then trials past their time box, then
-    self-contradictions of the state document, then a reached goal, then the
+    self-contradictions of the state document, then a growing distance to
+    the goal in EG-Space, then a reached goal, then the
     first unmet exit criterion, then the first started item, then the first
     priority task. Within a rule the finding
     with the lowest line wins; errors come before warnings.
