@@ -113,3 +113,15 @@ def test_python_dash_m_runs_the_command(example: Path):
 
     assert result.returncode == 0
     assert json.loads(result.stdout)["state_path"] == "STATE/current_state.md"
+
+
+def test_cycle_exits_one_when_ledger_cannot_be_written(example: Path):
+    ledger_dir = example / ".vpm" / "prov"
+    ledger_dir.mkdir(parents=True)
+    (ledger_dir / "ledger.jsonl").mkdir()
+
+    result = runner.invoke(app, ["cycle", str(example)])
+
+    assert result.exit_code == 1
+    assert "not recorded in the provenance ledger" in result.output
+    assert (example / "reports" / "vpm" / "digest.md").is_file()

@@ -366,3 +366,19 @@ def test_concurrent_cycles_record_events_once(example: Path):
     assert all(p.returncode == 0 for p in processes)
     assert sorted(o["noop"] for o in outputs) == [False, True]
     assert store_counts(example / ".vpm")["cycles"] == 1
+
+
+def test_data_folder_is_ignored_by_git(example: Path):
+    git(example, "init", "-q")
+
+    run_cycle(example)
+    git(example, "add", "-A")
+    staged = subprocess.run(
+        ["git", "-C", str(example), "diff", "--cached", "--name-only"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+
+    assert "STATE/current_state.md" in staged
+    assert not [name for name in staged if name.startswith(".vpm/")]

@@ -109,6 +109,7 @@ def cycle(
             "durations_ms": result.durations_ms,
         }
         _print_json(payload)
+        _fail_without_provenance(result)
         return
     _print_problems(result.problems)
     if result.noop:
@@ -125,6 +126,17 @@ def cycle(
         console.print(f"Report: {result.archive.report_markdown}")
         digest = Path(result.archive.report_markdown).with_name("digest.md")
         console.print(f"Digest: {digest}")
+    _fail_without_provenance(result)
+
+
+def _fail_without_provenance(result: Any) -> None:
+    """Exit 1 when the cycle's outputs exist but the ledger lacks the cycle."""
+    if result.archive and result.archive.provenance_error:
+        err_console.print(
+            f"Error: cycle {result.cycle_id} was stored but not recorded in the "
+            f"provenance ledger: {escape(result.archive.provenance_error)}"
+        )
+        raise typer.Exit(1)
 
 
 @app.command()

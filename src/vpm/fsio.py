@@ -8,6 +8,24 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+DATA_DIR_IGNORE = (
+    "# vpm's data folder: database, memory, keys. Not for version control.\n*\n"
+)
+
+
+def ensure_data_dir(path: Path) -> Path:
+    """Create vpm's data folder with a `.gitignore` that excludes all of it.
+
+    The folder holds the database and, once `vpm prov keygen` has run, the
+    private signing key, so a plain `git add -A` in the project must not
+    pick it up.
+    """
+    path.mkdir(parents=True, exist_ok=True)
+    ignore = path / ".gitignore"
+    if not ignore.exists():
+        write_text_atomic(ignore, DATA_DIR_IGNORE)
+    return path
+
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Write `data` to a temporary file beside `path`, then rename it over."""

@@ -15,6 +15,7 @@ from typing import Any
 
 from vpm.engines.llm import engine_for
 from vpm.errors import ProjectNotFound, StateNotFound, UserError
+from vpm.fsio import ensure_data_dir
 from vpm.model import Problem
 from vpm.roles.archivist import ArchiveInput, ArchiveOutput, archive
 from vpm.roles.context import RoleContext
@@ -111,7 +112,7 @@ def cycle_lock(data_dir: Path) -> Iterator[None]:
     of recording the same events twice.
     """
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        ensure_data_dir(data_dir)
         handle = (data_dir / "cycle.lock").open("a")
     except OSError as exc:
         raise UserError(f"cannot write to the data folder {data_dir}: {exc}") from exc

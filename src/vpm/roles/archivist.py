@@ -49,6 +49,9 @@ class ArchiveOutput(BaseModel):
     report_markdown: str
     report_json: str
     problems: list[Problem] = Field(default_factory=list)
+    provenance_error: str | None = Field(
+        default=None, description="Why the cycle is missing from the ledger."
+    )
 
 
 def sha256_text(text: str) -> str:
@@ -104,6 +107,7 @@ def archive(inp: ArchiveInput, ctx: RoleContext) -> ArchiveOutput:
         report_markdown=str(md_path),
         report_json=str(json_path),
         problems=problems,
+        provenance_error=problem.message if problem is not None else None,
     )
 
 

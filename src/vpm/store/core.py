@@ -27,6 +27,7 @@ from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.exc import SQLAlchemyError
 
 from vpm.errors import StoreError
+from vpm.fsio import ensure_data_dir
 from vpm.model import ChatMessage, Event, Finding
 
 log = logging.getLogger("vpm")
@@ -106,7 +107,7 @@ def open_store(url: str | None, data_dir: Path) -> Store:
         StoreError: The database cannot be opened or its schema created.
     """
     if url is None:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        ensure_data_dir(data_dir)
         url = f"sqlite:///{data_dir / 'vpm.db'}"
     try:
         engine = create_engine(url, future=True)
