@@ -382,3 +382,49 @@ def test_data_folder_is_ignored_by_git(example: Path):
 
     assert "STATE/current_state.md" in staged
     assert not [name for name in staged if name.startswith(".vpm/")]
+
+
+def test_out_inside_project_settles(example: Path):
+    run_cycle(example, out=example)
+    second = run_cycle(example, out=example)
+
+    assert second.noop is True
+
+
+def test_unreadable_report_is_a_problem_not_a_crash(example: Path, monkeypatch):
+    locked = example / "reports" / "locked.md"
+    locked.write_text("x\n", "utf-8")
+    real_read_bytes = Path.read_bytes
+
+    def read_bytes(path: Path) -> bytes:
+        # Tests run as root, which reads any file, so the denial is simulated.
+        if path == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_read_bytes(path)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+
+    result = run_cycle(example)
+
+    problem = next(p for p in result.problems if p.path == "reports/locked.md")
+    assert "Permission denied" in problem.message
+    assert result.event_counts["evidence"] == 5
+
+
+def test_cycle_killed_after_commit_is_completed_next_run(example: Path, monkeypatch):
+    def die(*_args, **_kwargs):
+        raise KeyboardInterrupt  # stands in for a kill right after the commit
+
+    monkeypatch.setattr("vpm.roles.archivist.record_provenance", die)
+    with pytest.raises(KeyboardInterrupt):
+        run_cycle(example)
+    monkeypatch.undo()
+
+    second = run_cycle(example)
+
+    report = json.loads((example / "reports" / "vpm" / "cycle.json").read_text("utf-8"))
+    memory = json.loads((example / ".vpm" / "memory.json").read_text("utf-8"))
+    assert second.noop is True
+    assert report["cycle_id"] == 1
+    assert len(memory) == 2
+    assert (example / "reports" / "vpm" / "cycle.md").is_file()

@@ -27,5 +27,9 @@ class PathOutsideProject(UserError):
     """A path resolves to a place outside the project folder."""
 
 
+class OutputNotWritable(UserError):
+    """An output file or folder cannot be written."""
+
+
 class StoreError(VpmError):
     """The store could not be opened, read or written."""

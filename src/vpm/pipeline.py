@@ -17,7 +17,12 @@ from vpm.engines.llm import engine_for
 from vpm.errors import ProjectNotFound, StateNotFound, UserError
 from vpm.fsio import ensure_data_dir
 from vpm.model import Problem
-from vpm.roles.archivist import ArchiveInput, ArchiveOutput, archive
+from vpm.roles.archivist import (
+    ArchiveInput,
+    ArchiveOutput,
+    archive,
+    repair_outputs,
+)
 from vpm.roles.context import RoleContext
 from vpm.roles.curator import CurationInput, curate
 from vpm.roles.planner import PlanInput, PlanOutput, plan
@@ -135,6 +140,7 @@ def _run(
     last = store.last_cycle()
     if not watched.events and last is not None:
         log.info("nothing new since cycle %s", last["id"])
+        repair_outputs(last, ctx)
         return CycleResult(
             noop=True,
             cycle_id=last["id"],

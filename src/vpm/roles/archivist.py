@@ -72,29 +72,36 @@ def archive(inp: ArchiveInput, ctx: RoleContext) -> ArchiveOutput:
         write_text_atomic(reports / name, text)
         outputs[str(reports / name)] = sha256_text(text)
     memory_path = ctx.data_dir / MEMORY_FILE
-    memory_text = _prepend_memory(memory_path, inp, ctx, problems)
+    new_entries = _memory_entries(inp, ctx)
+    memory_text = _memory_text(new_entries, _read_memory(memory_path, problems))
     outputs[str(memory_path)] = sha256_text(memory_text)
     finished_at = ctx.clock()
     finished = finished_at.isoformat()
     report = _report(inp, outputs, finished, problems, ctx)
+    # The store commits first: a cycle killed before the commit leaves no
+    # trace and is redone in full; one killed after it is completed by
+    # `repair_outputs` on the next run, so memory never gets duplicates.
     cycle_id = ctx.store.record_cycle(
         trace_id=ctx.trace_id,
         started_at=inp.started_at,
         finished_at=finished,
         events=inp.events,
         findings=inp.plan.findings,
-        result=_stored_result(inp),
+        result=json.loads(
+            json.dumps(
+                {**_stored_result(inp), "report": report, "memory": new_entries},
+                default=str,
+            )
+        ),
         watermarks=inp.watermarks,
     )
     report["cycle_id"] = cycle_id
+    write_text_atomic(memory_path, memory_text)
     problem = record_provenance(inp, ctx, outputs, finished_at)
     if problem is not None:
         problems.append(problem)
         report["problems"].append(problem.model_dump())
-    json_path = reports / "cycle.json"
-    md_path = reports / "cycle.md"
-    write_json_atomic(json_path, report)
-    write_text_atomic(md_path, render_report(report))
+    json_path, md_path = _write_report(reports, report)
     log.info(
         "cycle %s recorded: %d events, %d findings",
         cycle_id,
@@ -125,39 +132,78 @@ def _stored_result(inp: ArchiveInput) -> dict[str, Any]:
     )
 
 
-def _prepend_memory(
-    path: Path, inp: ArchiveInput, ctx: RoleContext, problems: list[Problem]
-) -> str:
-    """Put this cycle's summaries first in memory.json.
-
-    A memory file that is not a JSON list is moved aside to `.bak` so the
-    cycle can go on and nothing in it is lost.
-    """
-    entries = _read_memory(path, problems)
+def _memory_entries(inp: ArchiveInput, ctx: RoleContext) -> list[dict[str, Any]]:
+    """Memory entries of this cycle: one per session, then the cycle's own."""
     stamp = ctx.clock().isoformat()
-    new = [
+    entries = [
         {
             "summary": d.summary,
             "session_id": d.session_id,
             "source": d.source,
             "engine": d.run.engine,
             "created_at": stamp,
+            "trace_id": ctx.trace_id,
         }
         for d in inp.digests
     ]
-    new.append(
+    entries.append(
         {
             "summary": inp.synthesis.cycle_summary,
             "session_id": None,
             "source": "cycle",
             "engine": "offline",
             "created_at": stamp,
+            "trace_id": ctx.trace_id,
         }
     )
+    return entries
+
+
+def _memory_text(new: list[dict[str, Any]], entries: list[Any]) -> str:
     memory = (new + entries)[:MEMORY_LIMIT]
-    text = json.dumps(memory, ensure_ascii=False, indent=2) + "\n"
-    write_text_atomic(path, text)
-    return text
+    return json.dumps(memory, ensure_ascii=False, indent=2) + "\n"
+
+
+def _write_report(reports: Path, report: dict[str, Any]) -> tuple[Path, Path]:
+    json_path = reports / "cycle.json"
+    md_path = reports / "cycle.md"
+    write_json_atomic(json_path, report)
+    write_text_atomic(md_path, render_report(report))
+    return json_path, md_path
+
+
+def repair_outputs(last: dict[str, Any], ctx: RoleContext) -> list[str]:
+    """Finish the outputs of a stored cycle whose process died after its commit.
+
+    Rewrites the cycle report when it is missing or names an older cycle,
+    and adds the cycle's memory entries when memory.json lacks them.
+    Returns the names of the files it rewrote.
+    """
+    result = last.get("result") or {}
+    report = result.get("report")
+    if not report:
+        return []
+    repaired = []
+    current = _read_json(ctx.reports_dir / "cycle.json")
+    if not isinstance(current, dict) or current.get("cycle_id") != last["id"]:
+        _write_report(ctx.reports_dir, {**report, "cycle_id": last["id"]})
+        repaired.append("cycle.json")
+    memory_path = ctx.data_dir / MEMORY_FILE
+    entries = _read_memory(memory_path, [])
+    traces = {e.get("trace_id") for e in entries if isinstance(e, dict)}
+    if last["trace_id"] not in traces and result.get("memory"):
+        write_text_atomic(memory_path, _memory_text(result["memory"], entries))
+        repaired.append(MEMORY_FILE)
+    if repaired:
+        log.warning("cycle %s was interrupted; rewrote %s", last["id"], repaired)
+    return repaired
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def _read_memory(path: Path, problems: list[Problem]) -> list[Any]:

@@ -77,6 +77,8 @@ def plan(inp: PlanInput, ctx: RoleContext | None = None) -> PlanOutput:
         doc = read_state(project / inp.state_file, inp.state_file)
     except StateNotFound as exc:
         return _plan_without_state(inp, str(exc))
+    if not any(line.strip() for line in doc.lines):
+        return _plan_without_state(inp, f"the state document {inp.state_file} is empty")
     freeze = read_freeze(project)
     problems = list(doc.problems)
     if freeze is not None and freeze.problem is not None:

@@ -29,6 +29,19 @@ from vpm.sources.files import (
 log = logging.getLogger("vpm")
 
 FILES_WATERMARK = "files"
+# Files the synthesizer, archivist and quality run write into the reports folder.
+OUTPUT_FILES = (
+    "digest.md",
+    "nav.mmd",
+    "state.patch",
+    "cycle.md",
+    "cycle.json",
+    "quality.json",
+    "quality.md",
+    "egspace.md",
+    "egspace.json",
+    "tasks",
+)
 GIT_WATERMARK = "git"
 
 
@@ -66,11 +79,20 @@ def watch(inp: WatchInput, ctx: RoleContext) -> WatchOutput:
         kind = "chat" if rel in chat_files else kind
         out.scanned += 1
         old = FileStat.from_list(previous[rel]) if rel in previous else None
-        changed, info = stat_changed(project / rel, old)
-        if not changed and old is not None:
-            new_marks[rel] = old.to_list()
+        try:
+            changed, info = stat_changed(project / rel, old)
+            if not changed and old is not None:
+                new_marks[rel] = old.to_list()
+                continue
+            data = (project / rel).read_bytes()
+        except OSError as exc:
+            out.problems.append(
+                Problem(path=rel, message=f"cannot read the file: {exc.strerror}")
+            )
+            if old is not None:
+                # Keep the old mark so an unreadable file is not taken as deleted.
+                new_marks[rel] = old.to_list()
             continue
-        data = (project / rel).read_bytes()
         out.read += 1
         digest = sha256_bytes(data)
         new_marks[rel] = FileStat(info.st_mtime_ns, info.st_size, digest).to_list()
@@ -92,6 +114,38 @@ def watch(inp: WatchInput, ctx: RoleContext) -> WatchOutput:
 
 
 def _watched_files(project: Path, ctx: RoleContext) -> dict[str, EventKind]:
+    files = _candidate_files(project, ctx)
+    own = _own_output_prefixes(project, ctx)
+    return {
+        rel: kind
+        for rel, kind in files.items()
+        if not any(rel == p or rel.startswith(p + "/") for p in own)
+    }
+
+
+def _own_output_prefixes(project: Path, ctx: RoleContext) -> list[str]:
+    """Project-relative folders where vpm itself writes, when inside the project.
+
+    Without this, `--out` pointing into the project would make every cycle
+    read its own reports back as new evidence.
+    """
+    prefixes = []
+    for folder in (ctx.data_dir, ctx.reports_dir):
+        try:
+            relative = folder.resolve().relative_to(project.resolve()).as_posix()
+        except ValueError:
+            continue
+        if relative == "." or relative in ctx.settings.evidence_dirs:
+            # The outputs share a folder with the project's own evidence, so
+            # only the files vpm writes there are left out.
+            base = "" if relative == "." else relative + "/"
+            prefixes.extend(base + name for name in OUTPUT_FILES)
+        else:
+            prefixes.append(relative)
+    return prefixes
+
+
+def _candidate_files(project: Path, ctx: RoleContext) -> dict[str, EventKind]:
     files: dict[str, EventKind] = {}
     state = ctx.settings.state_file
     if (project / state).is_file():

@@ -30,6 +30,21 @@ BOLD_KEY_LINE = re.compile(r"^\*\*([A-Za-z_][\w-]*)\*\*\s*[:：]\s*(.*?)\s*$")
 FENCE_YAML = re.compile(r"^```\s*ya?ml\s*$", re.IGNORECASE)
 DECLARATION_HEADING = re.compile(r"状態宣言|State Declaration|front ?matter", re.I)
 SCAN_LINES = 60
+# A front matter block may hold long exit-criteria lists; its closing
+# `---` is looked for this far.
+MAX_FRONT_MATTER_LINES = 5000
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader that rejects aliases, which can expand without limit."""
+
+    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+        if self.check_event(yaml.events.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed", event.start_mark
+            )
+        return super().compose_node(parent, index)
 
 
 @dataclass
@@ -80,7 +95,7 @@ def _dashed_block(lines: list[str]) -> _Block | None:
     first = _first_content_line(lines)
     if first is None or lines[first].strip() != "---":
         return None
-    for index in range(first + 1, min(len(lines), first + 1 + SCAN_LINES * 4)):
+    for index in range(first + 1, min(len(lines), first + 1 + MAX_FRONT_MATTER_LINES)):
         if lines[index].strip() in ("---", "..."):
             return _Block("yaml", first + 1, index + 1, first + 2)
     return _Block("yaml-unterminated", first + 1, first + 1, first + 2)
@@ -154,7 +169,7 @@ def _parse_block(lines: list[str], block: _Block, path: str) -> FrontMatter:
     last_yaml = block.end - 1 if block.form != "yaml-bare" else block.end - 1
     text = "\n".join(lines[block.body_start - 1 : last_yaml])
     try:
-        data = yaml.safe_load(text) if text.strip() else {}
+        data = yaml.load(text, Loader=_NoAliasLoader) if text.strip() else {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = block.body_start + mark.line if mark is not None else block.start

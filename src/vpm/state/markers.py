@@ -22,8 +22,10 @@ STARTED = re.compile(
     r"着手|進行中|作業中|\bin[ -]progress\b|\bWIP\b|\bstarted\b|🚧", re.IGNORECASE
 )
 NOT_DONE = re.compile(
-    r"欠落|未充足|未完|未実施|未達|未着手|未実証|\bmissing\b|\bnot (?:yet )?done\b|"
-    r"\btodo\b|\bpending\b|\bRED\b",
+    r"欠落|未充足|未完|未実施|未達|未着手|未実証|していない|できていない|失敗|❌|"
+    r"\bmissing\b|\btodo\b|\bpending\b|\bRED\b|\bfail(?:ed|ing|s)?\b|"
+    r"\bnot (?:yet )?(?:done|complete[d]?|green|passed|met)\b|"
+    r"\bnever (?:passed|completed|done)\b",
     re.IGNORECASE,
 )
 SAYS_EVIDENCE = re.compile(

@@ -100,6 +100,11 @@ class StateDocument:
     claims: list[Claim]
     phase_marks: list[PhaseMark]
     problems: list[Problem]
+    newline: str = "\n"
+
+    @property
+    def ends_with_newline(self) -> bool:
+        return bool(self.lines) and self.lines[-1] == ""
 
     @property
     def phase(self) -> str | None:
@@ -165,7 +170,12 @@ def read_state(path: Path, rel: str) -> StateDocument:
         raise StateNotFound(
             f"no state document at {rel}; create it or pass the right project"
         )
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise StateNotFound(
+            f"cannot read the state document {rel}: {exc.strerror}"
+        ) from exc
     problems: list[Problem] = []
     try:
         text = raw.decode("utf-8-sig")
@@ -186,9 +196,14 @@ def read_state(path: Path, rel: str) -> StateDocument:
 
 def parse_state(text: str, rel: str) -> StateDocument:
     """Parse the text of a state document; `rel` names it in messages."""
+    newline = "\r\n" if "\r\n" in text else "\n"
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     front = read_front_matter(lines, rel)
     problems = list(front.problems)
+    if not text.strip():
+        problems.append(
+            Problem(path=rel, line=1, message="the state document is empty")
+        )
     if front.form == "none":
         problems.append(
             Problem(
@@ -211,6 +226,7 @@ def parse_state(text: str, rel: str) -> StateDocument:
         claims=claims,
         phase_marks=phase_marks,
         problems=problems,
+        newline=newline,
     )
 
 

@@ -301,7 +301,10 @@ def read_last_cycle(database: Path) -> dict[str, Any] | None:
 
     if not database.is_file():
         return None
-    uri = f"file:{database}?mode=ro"
+    # immutable=1 reads without the -shm and -wal files a WAL database
+    # otherwise needs, so status works on a read-only project and leaves
+    # nothing behind; a cycle committing at that moment may go unseen.
+    uri = f"file:{database}?mode=ro&immutable=1"
     try:
         with sqlite3.connect(uri, uri=True) as conn:
             row = conn.execute(
