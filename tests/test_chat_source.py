@@ -286,9 +286,31 @@ def test_read_chat_file_invalid_utf8_names_line(tmp_path):
 
     messages, problems = read_chat_file(path, "log.txt")
 
-    assert messages == []
+    assert messages[0].text.startswith("一行目\n二行目")
     assert problems[0].line == 2
     assert "invalid UTF-8 at byte" in problems[0].message
+
+
+def test_read_jsonl_bad_byte_keeps_other_lines(tmp_path):
+    path = tmp_path / "log.jsonl"
+    good = '{"role": "user", "content": "決定: A にする", "msg_id": "m1"}\n'
+    path.write_bytes(good.encode() + b'{"content": "bad \xff", "msg_id": "m2"}\n')
+
+    messages, problems = read_chat_file(path, "log.jsonl")
+
+    assert [m.message_id for m in messages] == ["m1", "m2"]
+    assert problems[0].line == 2
+
+
+def test_read_jsonl_repeated_ids_keep_every_message(tmp_path):
+    path = tmp_path / "log.jsonl"
+    lines = [f'{{"content": "chunk {i}", "msg_id": "same"}}' for i in range(3)]
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+
+    messages, _problems = read_chat_file(path, "log.jsonl")
+
+    assert [m.text for m in messages] == ["chunk 0", "chunk 1", "chunk 2"]
+    assert len({m.message_id for m in messages}) == 3
 
 
 def test_read_chat_file_missing_file_is_problem(tmp_path):

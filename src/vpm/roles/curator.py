@@ -98,13 +98,16 @@ def _new_messages(
 def merge_messages(
     stored: list[ChatMessage], new: list[ChatMessage]
 ) -> list[ChatMessage]:
-    """Merge messages by message id, new over stored, in conversation order.
+    """Merge messages by file and message id, new over stored, in order.
+
+    The key includes the file, so two logs that reuse an id for the same
+    session both keep their message.
 
     Messages are ordered by timestamp, then file and line. A message
     without a timestamp sorts before timed ones, as in the store.
     """
-    merged = {message.message_id: message for message in stored}
-    merged.update({message.message_id: message for message in new})
+    merged = {(m.source, m.message_id): m for m in stored}
+    merged.update({(m.source, m.message_id): m for m in new})
     return sorted(merged.values(), key=_message_order)
 
 

@@ -78,14 +78,31 @@ def read_chat_file(path: Path, rel: str) -> tuple[list[ChatMessage], list[Proble
         file that could not be read. Reading never raises on content.
     """
     text, problem = _read_text(path, rel)
-    if problem:
+    if problem and not text:
         return [], [problem]
     if path.suffix.lower() in JSONL_SUFFIXES:
         messages, problems = _read_jsonl(text, rel)
+        messages = _unique_ids(messages, rel)
     else:
         messages, problems = _read_transcript(text, rel), []
+    if problem:
+        problems.insert(0, problem)
     log.debug("read %d chat messages from %s", len(messages), rel)
     return messages, problems
+
+
+def _unique_ids(messages: list[ChatMessage], rel: str) -> list[ChatMessage]:
+    """Give repeated message ids in one file a line suffix so none is lost."""
+    seen: set[str] = set()
+    unique = []
+    for message in messages:
+        if message.message_id in seen:
+            message = message.model_copy(
+                update={"message_id": f"{message.message_id}@{rel}:{message.line}"}
+            )
+        seen.add(message.message_id)
+        unique.append(message)
+    return unique
 
 
 def derive_session_id(rel: str) -> str:
@@ -117,9 +134,15 @@ def _read_text(path: Path, rel: str) -> tuple[str, Problem | None]:
     try:
         return data.decode("utf-8-sig"), None
     except UnicodeDecodeError as exc:
+        # One bad byte should not cost the whole log: the rest is read with
+        # the bad bytes replaced, and the first bad line is reported.
         line = data[: exc.start].count(b"\n") + 1
-        message = f"invalid UTF-8 at byte {exc.start}, expected UTF-8 text"
-        return "", Problem(path=rel, line=line, message=message)
+        message = (
+            f"invalid UTF-8 at byte {exc.start}; undecodable bytes were replaced "
+            "and the rest of the file was read"
+        )
+        text = data.decode("utf-8-sig", errors="replace")
+        return text, Problem(path=rel, line=line, message=message)
 
 
 def _split_lines(text: str) -> list[str]:
