@@ -428,3 +428,23 @@ def test_cycle_killed_after_commit_is_completed_next_run(example: Path, monkeypa
     assert report["cycle_id"] == 1
     assert len(memory) == 2
     assert (example / "reports" / "vpm" / "cycle.md").is_file()
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_state_patch_applies_with_git(example: Path, newline: str):
+    state = example / "STATE" / "current_state.md"
+    text = state.read_text("utf-8")
+    state.write_bytes(text.replace("\n", newline).encode())
+    git(example, "init", "-q")
+
+    run_cycle(example)
+    patch = example / "reports" / "vpm" / "state.patch"
+    check = subprocess.run(
+        ["git", "-C", str(example), "apply", "--check", str(patch)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert patch.stat().st_size > 0
+    assert check.returncode == 0, check.stderr

@@ -224,16 +224,29 @@ def render_mermaid(plan: PlanOutput) -> str:
 # the proposed state patch
 
 
+DISPUTED_KINDS = {
+    "evidence-contradicts-claim",
+    "metric-violates-target",
+    "missing-evidence",
+    "unverified-claim",
+}
+
+
 def propose_patch(
     doc: StateDocument, findings: list[Finding], now: datetime
 ) -> tuple[str, list[str]]:
     """Return a unified diff that resolves what can be resolved mechanically."""
     lines = list(doc.lines)
     changes: list[str] = []
+    disputed = {f.subject for f in findings if f.kind in DISPUTED_KINDS and f.subject}
     # Bottom-up, so a fix that inserts a line leaves the line numbers of
     # the findings above it valid.
     for finding in sorted(findings, key=lambda f: -(f.line or 0)):
         if finding.path != doc.path or not finding.line:
+            continue
+        if finding.kind == "stale-section" and finding.subject in disputed:
+            # Its "done" entry is itself contradicted, so the item may well
+            # be the truth; leave it for a person.
             continue
         fix = _FIXES.get(finding.kind)
         if fix is not None:
@@ -244,23 +257,36 @@ def propose_patch(
     if changes:
         _touch_updated_at(lines, doc, now)
     diff = difflib.unified_diff(
-        [line + "\n" for line in doc.lines],
-        [line + "\n" for line in lines],
+        _with_newlines(doc.lines, doc),
+        _with_newlines(lines, doc),
         fromfile=f"a/{doc.path}",
         tofile=f"b/{doc.path}",
     )
     return "".join(diff), changes
 
 
+def _with_newlines(lines: list[str], doc: StateDocument) -> list[str]:
+    """Give lines back the document's own line ending, as `patch` expects.
+
+    The parsed lines end with an empty string when the file ends with a
+    newline; that entry is not a line of the file.
+    """
+    body = lines[:-1] if doc.ends_with_newline else lines
+    ended = [line + doc.newline for line in body]
+    if ended and not doc.ends_with_newline:
+        ended[-1] = ended[-1][: -len(doc.newline)] + "\n\\ No newline at end of file\n"
+    return ended
+
+
 def _fix_freeze(lines: list[str], finding: Finding, _doc: StateDocument) -> str | None:
+    """Swap the literal true/false the line states, and an English on/off."""
     index = finding.line - 1
     text = lines[index]
-    if "true" in text and '"freeze": false' in finding.message:
-        text = text.replace("true", "false", 1).replace("is on", "is off", 1)
-        lines[index] = text.replace("維持", "解除", 1)
+    if '"freeze": false' in finding.message and "true" in text:
+        lines[index] = text.replace("true", "false", 1).replace(" is on ", " is off ")
         return "state the deploy freeze as false, as the freeze file records"
-    if "false" in text and '"freeze": true' in finding.message:
-        lines[index] = text.replace("false", "true", 1).replace("is off", "is on", 1)
+    if '"freeze": true' in finding.message and "false" in text:
+        lines[index] = text.replace("false", "true", 1).replace(" is off ", " is on ")
         return "state the deploy freeze as true, as the freeze file records"
     return None
 
@@ -273,7 +299,10 @@ def _fix_missing(lines: list[str], finding: Finding, _doc: StateDocument) -> str
     if not closest or finding.evidence not in lines[index]:
         return None
     lines[index] = lines[index].replace(finding.evidence, closest[0].path)
-    return f"cite {closest[0].path} instead of the missing {finding.evidence}"
+    return (
+        f"cite {closest[0].path} instead of the missing {finding.evidence} "
+        "(the closest existing name; check that it is the intended file)"
+    )
 
 
 def _fix_stale(lines: list[str], finding: Finding, _doc: StateDocument) -> str | None:
