@@ -125,3 +125,14 @@ def test_cycle_exits_one_when_ledger_cannot_be_written(example: Path):
     assert result.exit_code == 1
     assert "not recorded in the provenance ledger" in result.output
     assert (example / "reports" / "vpm" / "digest.md").is_file()
+
+
+def test_setting_outside_project_is_rejected(example: Path):
+    (example / "vpm.toml").write_text('state_file = "../../etc/passwd"\n', "utf-8")
+
+    result = runner.invoke(app, ["cycle", str(example)])
+
+    assert result.exit_code == 2
+    assert "state_file" in result.output
+    assert "outside the project" in result.output
+    assert not (example / ".vpm").exists()

@@ -172,3 +172,49 @@ def test_every_corpus_version_parses(corpus: Path):
     with_phase = [d for d in docs if d.phase]
     assert len(with_phase) >= 30
     assert all(d.sections for d in docs)
+
+
+def test_japanese_status_and_evidence_keys():
+    text = DASHED + "\n### P3-1 導入\n- ステータス：**GREEN**\n- 証跡：`reports/a.md`\n"
+
+    doc = parse_state(text, "s.md")
+    claim = next(c for c in doc.claims if c.subject == "P3-1")
+
+    assert claim.status == "done"
+    assert [c.path for c in claim.citations] == ["reports/a.md"]
+
+
+def test_full_width_milestone_id_is_normalized():
+    text = DASHED + "\n## Log\n- Ｐ３-２ 完了 ✅\n"
+
+    doc = parse_state(text, "s.md")
+
+    assert any(c.subject == "P3-2" for c in doc.claims)
+
+
+def test_negated_status_is_not_done():
+    text = DASHED + "\n## Log\n- P3-2 sandbox: not completed (reports/a.md)\n"
+
+    doc = parse_state(text, "s.md")
+    claim = next(c for c in doc.claims if c.subject == "P3-2")
+
+    assert claim.status == "open"
+
+
+def test_yaml_aliases_are_rejected():
+    bomb = "---\na: &a [x, x]\nb: [*a, *a]\nphase: Phase 1\n---\n## Goal\n- g\n"
+
+    doc = parse_state(bomb, "s.md")
+
+    assert "aliases" in doc.problems[0].message
+    assert doc.phase == "Phase 1"
+
+
+def test_long_front_matter_is_read_to_its_end():
+    items = "".join(f'  - "P1-{i} GREEN: item {i}"\n' for i in range(300))
+    text = f"---\nphase: Phase 1\nexit_criteria:\n{items}---\n## Goal\n- g\n"
+
+    doc = parse_state(text, "s.md")
+
+    assert len(doc.exit_criteria) == 300
+    assert doc.problems == []

@@ -22,7 +22,7 @@ from rich.markup import escape
 
 from vpm.errors import UserError, VpmError
 from vpm.model import Finding
-from vpm.pipeline import Layout, run_cycle
+from vpm.pipeline import Layout, check_setting_paths, run_cycle
 from vpm.roles.planner import PlanInput, PlanOutput, plan
 from vpm.settings import load_settings
 from vpm.state.lint import lint_document
@@ -149,6 +149,7 @@ def status(
     with user_errors():
         layout = Layout.for_project(project, out)
         settings = load_settings(layout.project)
+        check_setting_paths(settings)
         result = plan(
             PlanInput(
                 project=str(layout.project),

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from vpm.engines.llm import engine_for
@@ -101,12 +101,32 @@ def run_cycle(
     """
     layout = Layout.for_project(project, out)
     settings = settings or load_settings(layout.project)
+    check_setting_paths(settings)
     with cycle_lock(layout.data_dir):
         store = open_store(settings.database_url, layout.data_dir)
         try:
             return _run(layout, settings, store, trace_id)
         finally:
             store.close()
+
+
+def check_setting_paths(settings: Settings) -> None:
+    """Reject settings that would make vpm read outside the project.
+
+    Raises:
+        UserError: A path or glob setting is absolute or climbs out with `..`.
+    """
+    named = [("state_file", settings.state_file)]
+    for field_name in ("evidence_dirs", "watch_dirs", "chat_globs"):
+        named += [(field_name, value) for value in getattr(settings, field_name)]
+    for field_name, value in named:
+        path = PurePosixPath(value.replace("\\", "/"))
+        if path.is_absolute() or ".." in path.parts or value.startswith("~"):
+            raise UserError(
+                f"setting {field_name} = {value!r} points outside the project; "
+                "use a path relative to the project folder (vpm.toml or "
+                f"VPM_{field_name.upper()})"
+            )
 
 
 @contextmanager
@@ -122,7 +142,11 @@ def cycle_lock(data_dir: Path) -> Iterator[None]:
     except OSError as exc:
         raise UserError(f"cannot write to the data folder {data_dir}: {exc}") from exc
     with handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.warning("another cycle is running on %s; waiting for it", data_dir)
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:
             yield
         finally:

@@ -8,6 +8,7 @@ languages.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 # Milestone ids as projects write them: P2-1, P3-2.1, P0-2, P3-6b.
 MILESTONE_ID = re.compile(r"(?<![A-Za-z0-9])P(\d+)((?:[-.]\d+)*[a-z]?)(?![A-Za-z0-9])")
@@ -34,9 +35,12 @@ SAYS_EVIDENCE = re.compile(
     re.IGNORECASE,
 )
 STATUS_LINE = re.compile(
-    r"^\s*[-*]?\s*\**status\**\s*[:：]\s*\**\s*(?P<value>.+?)\s*\**\s*$", re.IGNORECASE
+    r"^\s*[-*]?\s*\**(?:status|ステータス)\**\s*[:：]\s*\**\s*(?P<value>.+?)\s*\**\s*$",
+    re.IGNORECASE,
 )
-EVIDENCE_LINE = re.compile(r"^\s*[-*]?\s*\**(?:evidence|証跡)\**\s*[:：]", re.I)
+EVIDENCE_LINE = re.compile(
+    r"^\s*[-*]?\s*\**(?:evidence|証跡|エビデンス)\**\s*[:：]", re.I
+)
 CURRENT_PHASE_MARK = re.compile(
     r"←\s*(?:現在地|current)|\(current\)|（current）|\bcurrent phase\b|"
     r"^\**現在地\**\s*[:：]",
@@ -90,7 +94,8 @@ GLOSSARY = {
 def milestone_ids(text: str) -> list[str]:
     """Return the milestone ids named in `text`, in order, without repeats."""
     seen: list[str] = []
-    for match in MILESTONE_ID.finditer(text):
+    # NFKC turns full-width forms such as "P２-３" into "P2-3".
+    for match in MILESTONE_ID.finditer(unicodedata.normalize("NFKC", text)):
         ident = f"P{match.group(1)}{match.group(2)}"
         if ident not in seen:
             seen.append(ident)
