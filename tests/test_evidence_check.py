@@ -743,3 +743,13 @@ def test_corpus_json_reports_parse_as_checked(corpus: Path) -> None:
         except json.JSONDecodeError:
             continue
         assert "invalid-json" not in reasons(check), path.name
+
+
+def test_trailing_double_star_matches_files_below(tmp_path):
+    (tmp_path / "reports" / "sub").mkdir(parents=True)
+    (tmp_path / "reports" / "a.md").write_text("ok\n", "utf-8")
+    (tmp_path / "reports" / "sub" / "b.json").write_text("{}\n", "utf-8")
+
+    check = check_citation(tmp_path, "reports/**")
+
+    assert check.files == ["reports/a.md", "reports/sub/b.json"]

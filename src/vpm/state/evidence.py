@@ -220,6 +220,9 @@ def _glob(root: Path, parts: list[str], cited: str) -> list[str]:
     target is outside the project is left out.
     """
     literal, pattern = _split_pattern(parts)
+    if pattern and pattern[-1] == "**":
+        # A trailing `reports/**` means every file below the folder.
+        pattern = [*pattern, "*"]
     base = _walk(root, literal, cited)
     if not base.is_dir():
         return []
