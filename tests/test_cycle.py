@@ -448,3 +448,18 @@ def test_state_patch_applies_with_git(example: Path, newline: str):
 
     assert patch.stat().st_size > 0
     assert check.returncode == 0, check.stderr
+
+
+def test_rescan_sees_change_that_kept_size_and_mtime(example: Path):
+    run_cycle(example)
+    report = example / "reports" / "p1_1_catalog.md"
+    info = report.stat()
+    text = report.read_text("utf-8")
+    report.write_text(text.replace("42", "41"), "utf-8")
+    os.utime(report, ns=(info.st_atime_ns, info.st_mtime_ns))
+
+    quiet = run_cycle(example)
+    rescanned = run_cycle(example, rescan=True)
+
+    assert quiet.noop is True
+    assert rescanned.event_counts == {"evidence": 1}

@@ -90,13 +90,21 @@ def cycle(
     project: ProjectArg = Path("."),
     out: OutOption = None,
     output_format: FormatOption = OutputFormat.text,
+    rescan: Annotated[
+        bool,
+        typer.Option(
+            "--rescan",
+            help="Hash every watched file, also those whose size and mtime "
+            "are unchanged.",
+        ),
+    ] = False,
 ) -> None:
     """Run one full cycle of the five roles over PROJECT and write its outputs.
 
     Example: vpm cycle examples/demo --out out/demo
     """
     with user_errors():
-        result = run_cycle(project, out)
+        result = run_cycle(project, out, rescan=rescan)
     if output_format is OutputFormat.json:
         payload = {
             "noop": result.noop,

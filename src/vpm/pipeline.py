@@ -93,6 +93,7 @@ def run_cycle(
     out: Path | None = None,
     settings: Settings | None = None,
     trace_id: str | None = None,
+    rescan: bool = False,
 ) -> CycleResult:
     """Run watcher, curator, planner, synthesizer and archivist once.
 
@@ -105,7 +106,7 @@ def run_cycle(
     with cycle_lock(layout.data_dir):
         store = open_store(settings.database_url, layout.data_dir)
         try:
-            return _run(layout, settings, store, trace_id)
+            return _run(layout, settings, store, trace_id, rescan)
         finally:
             store.close()
 
@@ -154,13 +155,17 @@ def cycle_lock(data_dir: Path) -> Iterator[None]:
 
 
 def _run(
-    layout: Layout, settings: Settings, store: Store, trace_id: str | None = None
+    layout: Layout,
+    settings: Settings,
+    store: Store,
+    trace_id: str | None = None,
+    rescan: bool = False,
 ) -> CycleResult:
     ctx = make_context(layout, settings, store, trace_id)
     timer = _Timer()
     started = ctx.clock().isoformat()
     with timer("watcher"):
-        watched = watch(WatchInput(project=str(layout.project)), ctx)
+        watched = watch(WatchInput(project=str(layout.project), rescan=rescan), ctx)
     last = store.last_cycle()
     if not watched.events and last is not None:
         log.info("nothing new since cycle %s", last["id"])

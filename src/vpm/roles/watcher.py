@@ -49,6 +49,10 @@ class WatchInput(BaseModel):
     """Request to scan a project."""
 
     project: str = Field(description="Project folder path.")
+    rescan: bool = Field(
+        default=False,
+        description="Hash every file even when its size and mtime are unchanged.",
+    )
 
 
 class WatchOutput(BaseModel):
@@ -80,7 +84,7 @@ def watch(inp: WatchInput, ctx: RoleContext) -> WatchOutput:
         out.scanned += 1
         old = FileStat.from_list(previous[rel]) if rel in previous else None
         try:
-            changed, info = stat_changed(project / rel, old)
+            changed, info = stat_changed(project / rel, None if inp.rescan else old)
             if not changed and old is not None:
                 new_marks[rel] = old.to_list()
                 continue
