@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import stat
 from pathlib import Path
 
@@ -18,7 +19,9 @@ from prov_helpers import (
     write_ledger_lines,
 )
 from vpm.prov import default_key_dir, load_signer, merge_documents, read_records
+from vpm.prov import export as export_module
 from vpm.prov.cli import app
+from vpm.prov.errors import ExportFileExists
 
 runner = CliRunner()
 
@@ -88,29 +91,56 @@ def test_keygen_dir_inside_project(project: Path) -> None:
     assert (project / "k" / "signing.key").is_file()
 
 
-@pytest.mark.parametrize("option", ["--dir", "--keys"])
-def test_key_dir_outside_project_rejected(project: Path, option: str) -> None:
-    command = "keygen" if option == "--dir" else "verify"
-    outside = project / ".." / "elsewhere"
+def test_keygen_dir_outside_project(project: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere" / "keys"
 
-    result = runner.invoke(app, [command, str(project), option, str(outside)])
+    result = runner.invoke(app, ["keygen", str(project), "--dir", str(outside)])
+
+    assert result.exit_code == 0
+    assert (outside / "signing.key").is_file()
+    assert "Cycles sign only with" in result.stdout
+    assert not (project / ".vpm").exists()
+
+
+def test_verify_keys_outside_project(signed: Path, tmp_path: Path) -> None:
+    trusted = tmp_path / "trusted"
+    shutil.copytree(signed / ".vpm" / "prov" / "keys" / "keyring", trusted / "keyring")
+
+    result = runner.invoke(app, ["verify", str(signed), "--keys", str(trusted)])
+
+    assert result.exit_code == 0
+    assert f"Keyring: {trusted / 'keyring'}" in result.stdout
+    assert result.stdout.rstrip().endswith("Valid.")
+
+
+def test_verify_keys_without_keyring(signed: Path, tmp_path: Path) -> None:
+    typo = tmp_path / "trusted-typo"
+
+    result = runner.invoke(app, ["verify", str(signed), "--keys", str(typo)])
 
     assert result.exit_code == 2
-    assert "outside" in result.stderr
-    assert not outside.exists()
+    assert f"--keys {typo} has no keyring/ folder" in result.stderr
 
 
-def test_symlink_escape_is_rejected(project: Path, tmp_path: Path) -> None:
-    (tmp_path / "elsewhere").mkdir()
-    (project / "link").symlink_to(tmp_path / "elsewhere")
+def test_trusted_keyring_catches_replaced_keys(signed: Path, tmp_path: Path) -> None:
+    trusted = tmp_path / "trusted"
+    keys = signed / ".vpm" / "prov" / "keys"
+    shutil.copytree(keys / "keyring", trusted / "keyring")
+    # Anyone who can write the ledger can also replace the keyring beside
+    # it, then re-sign every record with a key of their own.
+    shutil.rmtree(keys)
+    runner.invoke(app, ["keygen", str(signed)])
+    intruder = load_signer(keys)
+    ledger = ledger_of(signed)
+    ledger.unlink()
+    write_cycles(signed / ".vpm", 2, intruder)
 
-    result = runner.invoke(
-        app, ["keygen", str(project), "--dir", str(project / "link" / "keys")]
-    )
+    beside = runner.invoke(app, ["verify", str(signed)])
+    trusted_run = runner.invoke(app, ["verify", str(signed), "--keys", str(trusted)])
 
-    assert result.exit_code == 2
-    assert "outside" in result.stderr
-    assert not (tmp_path / "elsewhere" / "keys").exists()
+    assert beside.exit_code == 0
+    assert trusted_run.exit_code == 1
+    assert "line 1, seq 1: unknown-key:" in trusted_run.stdout
 
 
 def test_missing_project_is_rejected(tmp_path: Path) -> None:
@@ -151,6 +181,18 @@ def test_verify_json_report(signed: Path) -> None:
     assert report["is_valid"] is False
     assert report["breaks"][0]["kind"] == "removed"
     assert report["breaks"][0]["seq"] == 5
+
+
+def test_verify_rejects_unsigned_tail(signed: Path) -> None:
+    lines = read_ledger_lines(ledger_of(signed))
+    write_ledger_lines(ledger_of(signed), lines[:RECORDS_PER_CYCLE])
+    write_cycles(signed / ".vpm", 1, None)
+
+    result = runner.invoke(app, ["verify", str(signed)])
+
+    assert result.exit_code == 1
+    assert "line 5, seq 5: unsigned-after-signed:" in result.stdout
+    assert "Invalid: 4 breaks." in result.stdout
 
 
 def test_verify_lists_unsigned_records(project: Path) -> None:
@@ -243,14 +285,130 @@ def test_export_writes_file_inside_project(signed: Path) -> None:
     assert ProvDocument.deserialize(source=target, format="jsonld").records
 
 
-def test_export_outside_project_is_rejected(signed: Path) -> None:
-    target = signed / ".." / "stolen.json"
+def test_export_writes_outside_project(signed: Path, tmp_path: Path) -> None:
+    target = tmp_path / "exports" / "prov.json"
+    target.parent.mkdir()
 
     result = runner.invoke(app, ["export", str(signed), "-o", str(target)])
 
+    assert result.exit_code == 0
+    assert ProvDocument.deserialize(source=target, format="json").records
+
+
+@pytest.mark.parametrize(
+    "relative",
+    [
+        ".vpm/prov.json",
+        ".vpm/prov/ledger.jsonl",
+        ".vpm/prov/keys/signing.key",
+        ".vpm/prov/keys/keyring/new.pub",
+    ],
+)
+@pytest.mark.parametrize("force", [False, True])
+def test_export_into_data_folder_rejected(
+    signed: Path, relative: str, force: bool
+) -> None:
+    target = signed / relative
+    before = target.read_bytes() if target.exists() else None
+    ledger_before = ledger_of(signed).read_bytes()
+    options = ["--force"] if force else []
+
+    result = runner.invoke(app, ["export", str(signed), "-o", str(target), *options])
+
     assert result.exit_code == 2
-    assert "outside" in result.stderr
+    assert str(target) in result.stderr
+    assert "data folder" in result.stderr
+    assert (target.read_bytes() if target.exists() else None) == before
+    assert ledger_of(signed).read_bytes() == ledger_before
+
+
+def test_export_symlink_into_data_folder_rejected(signed: Path) -> None:
+    link = signed / "export.json"
+    link.symlink_to(ledger_of(signed))
+    ledger_before = ledger_of(signed).read_bytes()
+
+    result = runner.invoke(app, ["export", str(signed), "-o", str(link), "--force"])
+
+    assert result.exit_code == 2
+    assert "data folder" in result.stderr
+    assert ledger_of(signed).read_bytes() == ledger_before
+
+
+def test_export_data_folder_of_out_rejected(project: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    write_cycles(out / ".vpm", 1, None)
+    target = out / ".vpm" / "prov.json"
+
+    result = runner.invoke(
+        app, ["export", str(project), "--out", str(out), "-o", str(target)]
+    )
+
+    assert result.exit_code == 2
+    assert "data folder" in result.stderr
     assert not target.exists()
+
+
+def test_export_existing_file_needs_force(signed: Path) -> None:
+    target = signed / "prov.json"
+    target.write_text("keep me\n", encoding="utf-8")
+
+    without_force = runner.invoke(app, ["export", str(signed), "-o", str(target)])
+    content_after = target.read_text(encoding="utf-8")
+    forced = runner.invoke(app, ["export", str(signed), "-o", str(target), "--force"])
+
+    assert without_force.exit_code == 2
+    assert f"{target} already exists" in without_force.stderr
+    assert "--force" in without_force.stderr
+    assert content_after == "keep me\n"
+    assert forced.exit_code == 0
+    assert ProvDocument.deserialize(source=target, format="json").records
+    assert [p.name for p in signed.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_export_checks_file_before_ledger(project: Path) -> None:
+    target = project / "prov.json"
+    target.write_text("keep me\n", encoding="utf-8")
+
+    result = runner.invoke(app, ["export", str(project), "-o", str(target)])
+
+    assert result.exit_code == 2
+    assert f"{target} already exists" in result.stderr
+    assert "No provenance ledger" not in result.stderr
+
+
+def test_write_export_never_overwrites_racing_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A file that appears after the early check must still be kept.
+    target = tmp_path / "prov.json"
+    monkeypatch.setattr(export_module, "check_export_path", lambda *_, **__: None)
+    target.write_text("keep me\n", encoding="utf-8")
+
+    with pytest.raises(ExportFileExists, match="already exists"):
+        export_module.write_export(target, "{}")
+
+    assert target.read_text(encoding="utf-8") == "keep me\n"
+
+
+def test_export_to_folder_rejected(signed: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "folder"
+    folder.mkdir()
+
+    result = runner.invoke(app, ["export", str(signed), "-o", str(folder), "--force"])
+
+    assert result.exit_code == 2
+    assert f"{folder} is a folder" in result.stderr
+    assert folder.is_dir()
+
+
+def test_export_error_names_output_path(signed: Path) -> None:
+    target = signed / "missing" / "prov.json"
+
+    result = runner.invoke(app, ["export", str(signed), "-o", str(target)])
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: Could not write {target}: ")
+    assert ".tmp" not in result.stderr
 
 
 def test_export_names_unloadable_document(signed: Path) -> None:

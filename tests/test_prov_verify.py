@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from vpm.prov import (
     Signer,
     generate_key,
     ledger_dir,
+    ledger_path,
     load_signer,
     record_cycle,
     verify_ledger,
@@ -307,3 +309,80 @@ def test_invalid_utf8_is_bad_line(ledger: Path, keys: Path) -> None:
 
     assert [(b.kind, b.seq) for b in report.breaks] == [("bad-line", 4)]
     assert report.breaks[0].message.startswith("Line 4 is not UTF-8 text.")
+
+
+def test_unsigned_after_signed_is_break(
+    tmp_path: Path, ledger: Path, keys: Path
+) -> None:
+    # Cut the signed ledger after seq 8, then append re-chained unsigned
+    # records, which is what a writer without the key can do.
+    write_ledger_lines(ledger, read_ledger_lines(ledger)[:8])
+    record_cycle(ledger_dir(tmp_path), make_cycle("forged"), None)
+
+    report = verify_ledger(ledger, keys)
+
+    assert not report.is_valid
+    assert breaks(ledger, keys) == [("unsigned-after-signed", s) for s in range(9, 13)]
+    assert "seq 8 at line 8" in report.breaks[0].message
+    assert report.unsigned_seqs == [9, 10, 11, 12]
+
+
+def test_unsigned_after_signed_not_doubled(
+    tmp_path: Path, ledger: Path, keys: Path
+) -> None:
+    write_ledger_lines(ledger, read_ledger_lines(ledger)[:8])
+    record_cycle(ledger_dir(tmp_path), make_cycle("forged"), None)
+
+    found = breaks(ledger, keys, require_signed=True)
+
+    assert found == [("unsigned-after-signed", seq) for seq in range(9, 13)]
+
+
+def test_leading_unsigned_records_allowed(tmp_path: Path, keys: Path) -> None:
+    write_cycles(tmp_path, 1, None)
+    record_cycle(ledger_dir(tmp_path), make_cycle("t2"), load_signer(keys))
+    path = ledger_path(tmp_path)
+
+    report = verify_ledger(path, keys)
+    strict = breaks(path, keys, require_signed=True)
+
+    assert report.is_valid
+    assert report.unsigned_seqs == [1, 2, 3, 4]
+    assert report.signed_count == RECORDS_PER_CYCLE
+    assert strict == [("unsigned", seq) for seq in range(1, 5)]
+
+
+def test_several_gaps_are_separate_ranges(ledger: Path, keys: Path) -> None:
+    lines = read_ledger_lines(ledger)
+    del lines[9:11]
+    del lines[1]
+    write_ledger_lines(ledger, lines)
+
+    report = verify_ledger(ledger, keys)
+
+    assert [(b.kind, b.seq) for b in report.breaks] == [
+        ("removed", 2),
+        ("removed", 10),
+    ]
+    assert "No record has seq 2 before seq 3 at line 2" in report.breaks[0].message
+    assert "seqs 10-11 before seq 12 at line 9" in report.breaks[1].message
+
+
+def test_huge_seq_gap_uses_bounded_memory(ledger: Path, keys: Path) -> None:
+    huge = 10**18
+    with ledger.open("ab") as stream:
+        stream.write(b'{"seq": %d}\n' % huge)
+
+    tracemalloc.start()
+    try:
+        report = verify_ledger(ledger, keys)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert [(b.kind, b.seq, b.line) for b in report.breaks] == [
+        ("removed", 13, 13),
+        ("bad-record", huge, 13),
+    ]
+    assert f"seqs 13-{huge - 1}" in report.breaks[0].message
+    assert peak < 16 * 1024 * 1024

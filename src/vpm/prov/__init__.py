@@ -12,8 +12,15 @@ A cycle is recorded unsigned when there is no signing key. This package
 creates a key only when `generate_key` (`vpm prov keygen`) is called,
 because a key that appears unasked inside a project folder is easily
 committed or copied along with it. Unsigned records are still
-chained, and `verify_ledger` lists them (or reports them as breaks with
-`require_signed=True`). Run `vpm prov keygen` once to sign from then on.
+chained. `verify_ledger` lists those before the first signed record (or
+reports them as breaks with `require_signed=True`), and reports every
+unsigned record after a signed one as a break, so once cycles sign, the
+signing key must stay in place. Run `vpm prov keygen` once to sign from then
+on.
+
+The keyring in DATA_DIR/prov/keys can be replaced by anyone who can write
+the ledger. Verify against a trusted copy of the public keys kept elsewhere
+(`vpm prov verify --keys DIR`).
 
 Typical use by the archivist:
 

@@ -1,15 +1,18 @@
 """The `vpm prov` commands: keygen, verify, list, show and export.
 
 Every command takes the project folder (default `.`) and `--out DIR`. The
-data folder is `DIR/.vpm` with `--out`, otherwise `PROJECT/.vpm`. A path
-given in an option must resolve inside the project or inside `--out DIR`,
-otherwise the command fails with exit status 2.
+data folder is `DIR/.vpm` with `--out`, otherwise `PROJECT/.vpm`.
+
+A folder or file named in an option (`keygen --dir`, `verify --keys`,
+`export --output`) may be anywhere, because the user chose it, and a trusted
+keyring kept outside the project is what makes `verify --keys` worth
+running. `export --output` is still rejected inside a data folder, where it
+could overwrite the ledger or the keys.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,7 +24,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from vpm.errors import PathOutsideProject, ProjectNotFound, UserError, VpmError
+from vpm.errors import ProjectNotFound, UserError, VpmError
 from vpm.prov import (
     default_key_dir,
     export_ledger,
@@ -31,8 +34,9 @@ from vpm.prov import (
     read_records,
     verify_ledger,
 )
-from vpm.prov.export import load_document
-from vpm.prov.keys import KeyInfo
+from vpm.prov.errors import ExportPathInvalid, KeyringNotFound
+from vpm.prov.export import check_export_path, load_document, write_export
+from vpm.prov.keys import KEYRING_DIR, KeyInfo
 from vpm.prov.record import LedgerRecord
 from vpm.prov.verify import VerifyReport
 
@@ -74,22 +78,10 @@ FormatOption = Annotated[
 
 @dataclass(frozen=True)
 class _Target:
-    """The project a command works on, and where it may read and write."""
+    """The project a command works on and its data folder."""
 
     project: Path
     data_dir: Path
-    roots: tuple[Path, ...]
-
-    def inside(self, path: Path, option: str) -> Path:
-        """Resolve a path given in `option`, and reject it if it leaves the roots."""
-        resolved = path.resolve()
-        if any(resolved.is_relative_to(root) for root in self.roots):
-            return resolved
-        allowed = " or ".join(str(root) for root in self.roots)
-        raise PathOutsideProject(
-            f"{option} {path} resolves to {resolved}, which is outside {allowed}. "
-            "Pass a path inside the project or inside --out."
-        )
 
 
 @app.command()
@@ -101,7 +93,8 @@ def keygen(
         typer.Option(
             "--dir",
             metavar="DIR",
-            help="Key folder. Default: DATA_DIR/prov/keys.",
+            help="Key folder, which may be outside the project. Default: "
+            "DATA_DIR/prov/keys, the only folder cycles sign with.",
         ),
     ] = None,
     rotate: Annotated[
@@ -119,15 +112,20 @@ def keygen(
     The key folder is --dir, by default DATA_DIR/prov/keys. The private key
     goes to signing.key in it with mode 0600 and is never printed. The public
     key goes to keyring/KEY_ID.pub in it. Cycles sign their records with the
-    key from then on.
+    key in DATA_DIR/prov/keys from then on, and never with a key in another
+    folder.
+
+    Copy keyring/ to a folder that only you can write, and verify with
+    --keys pointing there, because anyone who can write the ledger can also
+    replace the keyring beside it.
 
     Example: vpm prov keygen . --rotate
     """
     with _cli_errors():
         target = _target(project, out)
-        folder = _key_dir(target, key_dir, "--dir")
+        folder = _key_dir(target, key_dir)
         info = generate_key(folder, rotate=rotate)
-        _print_key(info, output_format)
+        _print_key(info, output_format, default_key_dir(target.data_dir))
 
 
 @app.command()
@@ -139,13 +137,18 @@ def verify(
         typer.Option(
             "--keys",
             metavar="DIR",
-            help="Key folder whose keyring/ contains the public keys. "
-            "Default: DATA_DIR/prov/keys.",
+            help="Key folder whose keyring/ contains the public keys, which "
+            "may be outside the project. Default: DATA_DIR/prov/keys, which "
+            "anyone who can write the ledger can also replace.",
         ),
     ] = None,
     require_signed: Annotated[
         bool,
-        typer.Option("--require-signed", help="Count unsigned records as breaks."),
+        typer.Option(
+            "--require-signed",
+            help="Also count unsigned records before the first signed one as "
+            "breaks. Unsigned records after it are always breaks.",
+        ),
     ] = False,
     output_format: FormatOption = OutputFormat.text,
 ) -> None:
@@ -153,14 +156,22 @@ def verify(
 
     Names each broken record by seq and line with the kind of break:
     changed-content, removed, reordered, duplicate, unknown-key,
-    bad-signature, bad-line, bad-record, or unsigned with --require-signed.
-    Exit status 0 when the ledger is valid, 1 when it is not.
+    bad-signature, bad-line, bad-record or unsigned-after-signed. The last
+    is an unsigned record on a line after a signed one. With
+    --require-signed, an unsigned record before the first signed one is a
+    break of kind unsigned. Exit status 0 when the ledger is valid, 1 when
+    it is not.
 
-    Example: vpm prov verify . --format json
+    Pass --keys with a trusted copy of the keyring, because the default
+    keyring sits beside the ledger and can be replaced along with it.
+
+    Example: vpm prov verify . --keys ~/trusted-vpm-keys --format json
     """
     with _cli_errors():
         target = _target(project, out)
-        folder = _key_dir(target, key_dir, "--keys")
+        folder = _key_dir(target, key_dir)
+        if key_dir is not None:
+            _check_keyring(key_dir, folder)
         report = verify_ledger(
             ledger_path(target.data_dir), folder, require_signed=require_signed
         )
@@ -215,25 +226,34 @@ def export(
             "--output",
             "-o",
             metavar="FILE",
-            help="Write to FILE instead of standard output.",
+            help="Write to FILE instead of standard output. A relative FILE "
+            "is resolved against the current folder. FILE may be outside the "
+            "project, but not inside a data folder (.vpm).",
         ),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Overwrite FILE if it exists."),
+    ] = False,
 ) -> None:
     """Export every record's document, merged into one PROV document.
 
-    Signatures are not checked, so run `vpm prov verify` first.
+    Signatures are not checked, so run `vpm prov verify` first. An existing
+    FILE is kept unless --force is given.
 
     Example: vpm prov export . --format jsonld -o prov.jsonld
     """
     with _cli_errors():
         target = _target(project, out)
-        destination = target.inside(output, "--output") if output else None
+        if output is not None:
+            _check_export_path(target, output)
+            check_export_path(output, force=force)
         text = export_ledger(ledger_path(target.data_dir), export_format.value)
-        if destination is None:
+        if output is None:
             typer.echo(text)
             return
-        _write_atomic(destination, text)
-        typer.echo(f"Wrote {destination}")
+        write_export(output, text, force=force)
+        typer.echo(f"Wrote {output}")
 
 
 def _target(project: Path, out: Path | None) -> _Target:
@@ -242,16 +262,44 @@ def _target(project: Path, out: Path | None) -> _Target:
             f"Project folder {project} does not exist or is not a folder."
         )
     root = project.resolve()
-    out_root = out.resolve() if out is not None else None
-    data_root = out_root or root
-    roots = (root,) if out_root is None else (root, out_root)
-    return _Target(project=root, data_dir=data_root / ".vpm", roots=roots)
+    data_root = out.resolve() if out is not None else root
+    return _Target(project=root, data_dir=data_root / ".vpm")
 
 
-def _key_dir(target: _Target, value: Path | None, option: str) -> Path:
+def _key_dir(target: _Target, value: Path | None) -> Path:
     if value is None:
         return default_key_dir(target.data_dir)
-    return target.inside(value, option)
+    return value.resolve()
+
+
+def _check_keyring(key_dir: Path, folder: Path) -> None:
+    # A mistyped --keys folder would otherwise report every signed record
+    # as signed with an unknown key.
+    if not (folder / KEYRING_DIR).is_dir():
+        raise KeyringNotFound(
+            f"--keys {key_dir} has no {KEYRING_DIR}/ folder at {folder / KEYRING_DIR}. "
+            "Pass the folder that contains keyring/, such as a copy of "
+            "DATA_DIR/prov/keys."
+        )
+
+
+def _check_export_path(target: _Target, output: Path) -> None:
+    """Reject an export path that resolves into a data folder.
+
+    Both the data folder in use and `PROJECT/.vpm` are checked, because with
+    `--out` the project's own data folder still contains a ledger and keys
+    that other runs use.
+    """
+    resolved = output.resolve()
+    for data_dir in dict.fromkeys([target.data_dir, target.project / ".vpm"]):
+        if resolved.is_relative_to(data_dir) or resolved.is_relative_to(
+            data_dir.resolve()
+        ):
+            raise ExportPathInvalid(
+                f"--output {output} resolves to {resolved}, inside the data "
+                f"folder {data_dir}, where it could overwrite the ledger or the "
+                "keys. Choose a file outside the data folder."
+            )
 
 
 @contextmanager
@@ -276,7 +324,7 @@ def _echo_json(value: Any) -> None:
     typer.echo(json.dumps(value, ensure_ascii=False, indent=2))
 
 
-def _print_key(info: KeyInfo, output_format: OutputFormat) -> None:
+def _print_key(info: KeyInfo, output_format: OutputFormat, signing_dir: Path) -> None:
     if output_format is OutputFormat.json:
         _echo_json(
             {
@@ -294,6 +342,11 @@ def _print_key(info: KeyInfo, output_format: OutputFormat) -> None:
         typer.echo(
             f"Retired key {info.retired_key_id}. Its public key stays in the keyring."
         )
+    if info.private_key_path.parent != signing_dir:
+        typer.echo(
+            f"Cycles sign only with {signing_dir / info.private_key_path.name}, "
+            "so this key signs no record until it is placed there."
+        )
 
 
 def _print_report(report: VerifyReport, output_format: OutputFormat) -> None:
@@ -302,6 +355,7 @@ def _print_report(report: VerifyReport, output_format: OutputFormat) -> None:
         return
     unsigned = len(report.unsigned_seqs)
     typer.echo(f"Ledger: {report.ledger}")
+    typer.echo(f"Keyring: {Path(report.key_dir) / 'keyring'}")
     typer.echo(
         f"Records: {report.record_count} ({report.signed_count} signed, "
         f"{unsigned} unsigned). Keys: {', '.join(report.key_ids) or 'none'}."
@@ -363,12 +417,3 @@ def _format_seqs(seqs: list[int]) -> str:
     return ", ".join(
         str(run[0]) if len(run) == 1 else f"{run[0]}-{run[-1]}" for run in runs
     )
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_text(text + "\n", encoding="utf-8")
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)

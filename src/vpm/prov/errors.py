@@ -2,7 +2,9 @@
 
 They extend the tree in `vpm.errors`: the `UserError` subclasses are mistakes
 the user can fix (a missing ledger, an unknown record id, an unusable key
-file). `LedgerWriteError` and `InvalidProvDocument` are run-time failures.
+file, a key folder without a keyring, an export file that exists already).
+`LedgerWriteError`, `ExportWriteError` and `InvalidProvDocument` are run-time
+failures.
 """
 
 from vpm.errors import UserError, VpmError
@@ -24,9 +26,25 @@ class SigningKeyInvalid(UserError):
     """The signing key or a keyring file cannot be used."""
 
 
+class KeyringNotFound(UserError):
+    """The key folder given for verification has no keyring folder."""
+
+
+class ExportPathInvalid(UserError):
+    """The export path is a folder or lies inside a vpm data folder."""
+
+
+class ExportFileExists(UserError):
+    """The export file exists and overwriting it was not requested."""
+
+
 class LedgerWriteError(VpmError):
     """A record could not be appended to the ledger."""
 
 
 class InvalidProvDocument(VpmError):
     """A record's PROV-JSON document cannot be loaded by `prov`."""
+
+
+class ExportWriteError(VpmError):
+    """The export file could not be written."""

@@ -13,12 +13,22 @@ Kinds of break, each reported with the record's seq and the line it is on:
 - `duplicate`: a seq appears twice.
 - `unknown-key`: the record names a key id that the keyring lacks.
 - `bad-signature`: the signature or key id is missing or malformed.
-- `unsigned`: the record has no signature. This is a break only when
-  signatures are required. Otherwise the seq is listed in `unsigned_seqs`.
+- `unsigned-after-signed`: the record has no signature, but a record on an
+  earlier line has one. Once a ledger is signed, every later record must be,
+  because otherwise anyone who can write the ledger could cut it and append
+  re-chained unsigned records.
+- `unsigned`: the record has no signature and no earlier line is signed.
+  This is a break only when signatures are required, because a ledger may
+  begin before its first key. Otherwise the seq is listed in `unsigned_seqs`.
+
+Signatures are checked against the keyring of `key_dir` only. Anyone who can
+write the ledger can also replace a keyring stored beside it, so pass a key
+folder that contains a trusted copy of the public keys.
 
 NOTE: a chain alone cannot show that records were cut off the end of the
-ledger. Compare `head_seq` and `head_sha256` with a copy kept elsewhere to
-detect that.
+ledger, and a ledger whose every record is unsigned (or was stripped of its
+signatures and re-chained) verifies unless signatures are required. Compare
+`head_seq` and `head_sha256` with a copy kept elsewhere to detect that.
 """
 
 from __future__ import annotations
@@ -51,6 +61,7 @@ BreakKind = Literal[
     "duplicate",
     "unknown-key",
     "bad-signature",
+    "unsigned-after-signed",
     "unsigned",
 ]
 
@@ -93,7 +104,8 @@ def verify_ledger(
     Args:
         ledger_path: The ledger file.
         key_dir: Key folder, of which only `keyring/` is read.
-        require_signed: Report unsigned records as breaks.
+        require_signed: Report every unsigned record as a break. Without it,
+            only unsigned records after a signed one are breaks.
 
     Raises:
         LedgerNotFound: `ledger_path` is not a file.
@@ -113,6 +125,13 @@ class _Entry:
     # True when the record's own signature check already reported a break,
     # so a chain mismatch next to it is a consequence, not a second break.
     is_broken: bool
+
+
+@dataclass(frozen=True)
+class _SignedRecord:
+    line: int
+    seq: int
+    key_id: str
 
 
 @dataclass
@@ -136,6 +155,9 @@ class _LedgerCheck:
         self.unsigned: list[int] = []
         self.key_ids: set[str] = set()
         self.signed_count = 0
+        # The last earlier line whose record carries a key id. Its signature
+        # may be invalid, which is a break of its own.
+        self.last_signed: _SignedRecord | None = None
 
     def add(self, line: LedgerLine) -> None:
         try:
@@ -221,12 +243,10 @@ class _LedgerCheck:
         """Check one record's signature, and return True if it reported a break."""
         where = f"Record seq {record.seq} at line {line.number}"
         if record.key_id is None and record.signature is None:
-            self.unsigned.append(record.seq)
-            if self.require_signed:
-                self._break(
-                    "unsigned", record.seq, line.number, f"{where} is unsigned."
-                )
+            self._check_unsigned(line, record)
             return False
+        if record.key_id is not None:
+            self.last_signed = _SignedRecord(line.number, record.seq, record.key_id)
         if record.key_id is None or record.signature is None:
             missing = "key_id" if record.key_id is None else "signature"
             self._break(
@@ -265,6 +285,23 @@ class _LedgerCheck:
             return True
         self.signed_count += 1
         return False
+
+    def _check_unsigned(self, line: LedgerLine, record: LedgerRecord) -> None:
+        self.unsigned.append(record.seq)
+        where = f"Record seq {record.seq} at line {line.number}"
+        signed = self.last_signed
+        if signed is not None:
+            self._break(
+                "unsigned-after-signed",
+                record.seq,
+                line.number,
+                f"{where} is unsigned, but seq {signed.seq} at line {signed.line} "
+                f"before it is signed by key {signed.key_id}. A record after a "
+                "signed one must be signed, so this one was added or changed "
+                "without the signing key.",
+            )
+        elif self.require_signed:
+            self._break("unsigned", record.seq, line.number, f"{where} is unsigned.")
 
     def _report_unparsed(self) -> None:
         inferred = [self._infer_seq(item) for item in self.unparsed]
@@ -315,23 +352,30 @@ class _LedgerCheck:
                 top = entry
 
     def _check_gaps(self, by_seq: dict[int, _Entry]) -> None:
-        present = set(by_seq)
-        present.update(item.seq for item in self.unparsed if item.seq is not None)
-        if not present:
-            return
-        missing = [seq for seq in range(1, max(present) + 1) if seq not in present]
-        for first, last in _ranges(missing):
-            span = f"seq {first}" if first == last else f"seqs {first}-{last}"
-            message = f"No record has {span}"
-            following = by_seq.get(last + 1)
-            if following is not None:
-                message += f" before seq {last + 1} at line {following.line}"
-            self._break(
-                "removed",
-                first,
-                following.line if following else None,
-                f"{message}. Records were removed.",
-            )
+        """Report each run of missing seqs below the highest seq as one break.
+
+        Only the seqs present are sorted and compared, so a line with a huge
+        seq costs no more than any other line.
+        """
+        first_line: dict[int, int] = {seq: entry.line for seq, entry in by_seq.items()}
+        for item in self.unparsed:
+            if item.seq is not None:
+                first_line.setdefault(item.seq, item.line)
+        previous = 0
+        for seq in sorted(first_line):
+            if seq > previous + 1:
+                self._report_gap(previous + 1, seq - 1, first_line[seq])
+            previous = seq
+
+    def _report_gap(self, first: int, last: int, next_line: int) -> None:
+        span = f"seq {first}" if first == last else f"seqs {first}-{last}"
+        self._break(
+            "removed",
+            first,
+            next_line,
+            f"No record has {span} before seq {last + 1} at line {next_line}. "
+            "Records were removed.",
+        )
 
     def _check_links(self, by_seq: dict[int, _Entry]) -> None:
         for seq, entry in sorted(by_seq.items()):
@@ -391,14 +435,3 @@ def _record_problem(line: LedgerLine, exc: ValidationError) -> str:
     return (
         f"Line {line.number} is JSON but not a valid record ({field}: {error['msg']})."
     )
-
-
-def _ranges(numbers: list[int]) -> list[tuple[int, int]]:
-    """Group sorted integers into (first, last) runs of consecutive values."""
-    runs: list[tuple[int, int]] = []
-    for number in numbers:
-        if runs and runs[-1][1] == number - 1:
-            runs[-1] = (runs[-1][0], number)
-        else:
-            runs.append((number, number))
-    return runs
