@@ -176,6 +176,27 @@ def test_dod_invalid_policy_is_usage_error(
     assert message in result.stderr
 
 
+def test_dod_invalid_yaml_policy_is_one_line(tmp_path: Path) -> None:
+    policy = "section: DoD\nrequired:\n  - CI checks green\n   - bad: [\n"
+
+    result = run_dod(tmp_path, BODY_OK, policy)
+
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 2
+    assert len(lines) == 1
+    assert lines[0].startswith(f"Error: --policy {tmp_path / 'dod.yml'}:4: ")
+    assert "cannot be parsed as YAML" in lines[0]
+
+
+def test_dod_invalid_json_policy_is_one_line(tmp_path: Path) -> None:
+    result = run_dod(tmp_path, BODY_OK, '["CI checks green",\n', name="dod.json")
+
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 2
+    assert len(lines) == 1
+    assert "dod.json:2: cannot be parsed as JSON" in lines[0]
+
+
 def test_dod_missing_files_are_usage_errors(tmp_path: Path) -> None:
     no_policy = invoke(
         "evidence", "dod", "--body", "-", "--policy", str(tmp_path / "none.yml"),
@@ -251,3 +272,36 @@ def test_find_checkboxes_ignores_exit_criteria_outside_section() -> None:
     assert [box.ticked for box in everywhere].count(False) == 3
     assert len(dod_only) == 5
     assert all(box.ticked for box in dod_only)
+
+
+CHECKLIST_EXAMPLE = """\
+## Definition of done
+- [ ] CI checks green
+
+Example of a finished checklist:
+
+```markdown
+## Definition of done
+- [x] CI checks green
+- [x] Evidence files updated under reports/
+- [x] Merged state confirmed through the API
+```
+"""
+
+
+def test_dod_boxes_inside_fence_do_not_count(tmp_path: Path) -> None:
+    result = run_dod(tmp_path, CHECKLIST_EXAMPLE, POLICY_YAML, "--format", "json")
+
+    statuses = [item["status"] for item in json.loads(result.stdout)["items"]]
+    assert result.exit_code == 1
+    assert statuses == ["unticked", "missing", "missing"]
+
+
+def test_dod_only_fenced_boxes_are_missing(tmp_path: Path) -> None:
+    body = "Summary.\n\n~~~~\n## Definition of done\n" + BODY_OK + "~~~~\n"
+
+    boxes = find_checkboxes(body)
+    result = check_dod(body, Policy(required=["CI checks green"]))
+
+    assert boxes == []
+    assert [item.status for item in result.items] == ["missing"]

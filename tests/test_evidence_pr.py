@@ -10,6 +10,7 @@ import pytest
 
 from evidence_helpers import commit, evidence_body, git, init_repo, invoke, write
 from vpm.evidence.body import parse_entry, parse_evidence_block
+from vpm.evidence.fences import scan_lines
 from vpm.evidence.prcheck import check_pull_request, matches
 
 SECRET = "SECRET-LINE-outside-the-repo"
@@ -42,7 +43,7 @@ def test_check_passes_for_changed_evidence(repo: Path, tmp_path: Path) -> None:
     result = check(repo, tmp_path, evidence_body("reports/new.md"))
 
     assert result.exit_code == 0
-    assert "1 evidence paths checked against 2 changed files" in result.stdout
+    assert "1 evidence path checked against 2 changed files" in result.stdout
     assert "passed" in result.stdout
 
 
@@ -51,6 +52,7 @@ def test_check_flags_evidence_not_in_diff(repo: Path, tmp_path: Path) -> None:
 
     assert result.exit_code == 1
     assert "not-in-diff line 4: reports/old.md" in result.stdout
+    assert "failed with 1 issue." in result.stdout
 
 
 def test_check_flags_missing_evidence(repo: Path, tmp_path: Path) -> None:
@@ -379,3 +381,94 @@ def test_check_crlf_body(repo: Path, tmp_path: Path) -> None:
     result = check(repo, tmp_path, body)
 
     assert result.exit_code == 0
+
+
+NESTED_EXAMPLE = """\
+How to list evidence:
+
+````markdown
+```evidence
+reports/old.md
+```
+````
+
+```evidence
+reports/new.md
+```
+"""
+
+
+def test_parse_block_skips_block_inside_outer_fence() -> None:
+    block = parse_evidence_block(NESTED_EXAMPLE)
+
+    assert [entry.path for entry in block.entries] == ["reports/new.md"]
+    assert block.block_lines == [9]
+    assert block.unclosed_line is None
+
+
+def test_check_ignores_example_inside_outer_fence(repo: Path, tmp_path: Path) -> None:
+    result = check(repo, tmp_path, NESTED_EXAMPLE)
+
+    assert result.exit_code == 0
+    assert "1 evidence path checked" in result.stdout
+
+
+def test_parse_block_inside_plain_fence_is_code() -> None:
+    body = "```\n```evidence\na.md\n```\n~~~evidence\nb.md\n~~~\n"
+
+    block = parse_evidence_block(body)
+
+    assert [entry.path for entry in block.entries] == ["b.md"]
+    assert block.block_lines == [5]
+
+
+@pytest.mark.parametrize(
+    ("body", "kinds"),
+    [
+        ("````\n```\n````\n", ["open", "code", "close"]),
+        ("```\n~~~\n```\n", ["open", "code", "close"]),
+        ("~~~\n~~~~~\n", ["open", "close"]),
+        ("```\n``` x\n```  \n", ["open", "code", "close"]),
+        ("```\n    ```\n   ```\n", ["open", "code", "close"]),
+        ("``` a`b\ntext\n", ["text", "text"]),
+        ("    ```\ntext\n", ["text", "text"]),
+        ("```\nno close\n", ["open", "code"]),
+    ],
+)
+def test_scan_lines_fence_rules(body: str, kinds: list[str]) -> None:
+    assert [line.kind for line in scan_lines(body)] == kinds
+
+
+def test_check_staged_before_first_commit(tmp_path: Path) -> None:
+    root = init_repo(tmp_path / "empty")
+    write(root, {"reports/first.md": "first run\n", "app.py": "print(1)\n"})
+    git(root, "add", "-A")
+    empty_tree = git(root, "hash-object", "-t", "tree", "/dev/null")
+    body_file = tmp_path / "body.md"
+    body_file.write_text(evidence_body("reports/first.md"), encoding="utf-8")
+
+    result = invoke(
+        "evidence", "check", "--body", str(body_file), "--base", "HEAD",
+        "--repo", str(root), "--staged", "--require-evidence", "--format", "json",
+    )  # fmt: skip
+
+    data = json.loads(result.stdout)
+    assert result.exit_code == 0
+    assert data["base"] == empty_tree
+    assert data["merge_base"] == empty_tree
+    assert sorted(data["changed"]) == ["app.py", "reports/first.md"]
+
+
+def test_check_head_before_first_commit_message(tmp_path: Path) -> None:
+    root = init_repo(tmp_path / "empty")
+    body_file = tmp_path / "body.md"
+    body_file.write_text(evidence_body("reports/first.md"), encoding="utf-8")
+
+    result = invoke(
+        "evidence", "check", "--body", str(body_file), "--base", "HEAD",
+        "--repo", str(root),
+    )  # fmt: skip
+
+    assert result.exit_code == 2
+    assert "has no commit yet" in result.stderr
+    assert "fetch it first" not in result.stderr

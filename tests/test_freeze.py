@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -129,6 +130,68 @@ def test_freeze_rejects_ops_link_outside(project: Path, tmp_path: Path) -> None:
     assert "outside the project" in result.stderr
     assert list(outside.iterdir()) == []
     assert status.exit_code == 2
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o664, 0o640])
+def test_freeze_on_keeps_file_mode(project: Path, mode: int) -> None:
+    path = project / ".ops" / "deploy_freeze.json"
+    path.parent.mkdir()
+    path.write_text('{"freeze": false}', encoding="utf-8")
+    path.chmod(mode)
+
+    result = invoke("freeze", "on", str(project), "--reason", "audit")
+
+    assert result.exit_code == 0
+    assert stat.S_IMODE(path.stat().st_mode) == mode
+    assert freeze_data(project)["freeze"] is True
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600)])
+def test_freeze_new_file_mode_follows_umask(
+    project: Path, umask: int, mode: int
+) -> None:
+    previous = os.umask(umask)
+    try:
+        set_freeze(project, True, "audit")
+    finally:
+        os.umask(previous)
+
+    path = project / ".ops" / "deploy_freeze.json"
+    assert stat.S_IMODE(path.stat().st_mode) == mode
+    assert [p.name for p in path.parent.iterdir()] == ["deploy_freeze.json"]
+
+
+def test_freeze_file_link_outside_message(project: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere.json"
+    outside.write_text('{"freeze": false}', encoding="utf-8")
+    (project / ".ops").mkdir()
+    os.symlink(outside, project / ".ops" / "deploy_freeze.json")
+
+    result = invoke("freeze", "on", str(project), "--reason", "audit")
+
+    assert result.exit_code == 2
+    assert "deploy freeze file .ops/deploy_freeze.json" in result.stderr
+    assert "outside the project" in result.stderr
+    assert "Cited path" not in result.stderr
+    assert "evidence" not in result.stderr
+    assert outside.read_text(encoding="utf-8") == '{"freeze": false}'
+
+
+def test_freeze_file_link_inside_writes_target(project: Path) -> None:
+    target = project / "ops-shared" / "freeze.json"
+    target.parent.mkdir()
+    target.write_text('{"freeze": false}', encoding="utf-8")
+    target.chmod(0o664)
+    (project / ".ops").mkdir()
+    link = project / ".ops" / "deploy_freeze.json"
+    os.symlink(Path("..") / "ops-shared" / "freeze.json", link)
+
+    result = invoke("freeze", "on", str(project), "--reason", "audit")
+
+    assert result.exit_code == 0
+    assert link.is_symlink()
+    assert json.loads(target.read_text(encoding="utf-8"))["freeze"] is True
+    assert stat.S_IMODE(target.stat().st_mode) == 0o664
 
 
 def test_freeze_missing_project_is_usage_error(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -218,3 +219,161 @@ def test_snapshot_rejects_reports_link_outside(repo: Path, tmp_path: Path) -> No
     assert "outside the project" in result.stderr
     assert list(outside.iterdir()) == []
     assert git(repo, "tag", "-l") == ""
+
+
+def assert_nothing_written(repo: Path, tag: str) -> None:
+    assert git(repo, "tag", "-l") == ""
+    assert not (repo / "reports" / f"snapshot_{tag}.md").exists()
+    assert not (repo / ".vpm" / "snapshots.json").exists()
+
+
+def test_snapshot_rejects_modified_evidence(repo: Path) -> None:
+    (repo / "reports" / "p5_1.md").write_text("# Autoscale\n- edited\n", "utf-8")
+
+    result = invoke("snapshot", "v1", str(repo))
+
+    assert result.exit_code == 2
+    assert "1 file the snapshot reads differs from HEAD" in result.stderr
+    assert "reports/p5_1.md (modified since HEAD)" in result.stderr
+    assert_nothing_written(repo, "v1")
+
+
+def test_snapshot_rejects_staged_evidence(repo: Path) -> None:
+    (repo / "reports" / "p5_1.md").write_text("# Autoscale\n- staged\n", "utf-8")
+    git(repo, "add", "reports/p5_1.md")
+
+    result = invoke("snapshot", "v1", str(repo))
+
+    assert result.exit_code == 2
+    assert "reports/p5_1.md (modified since HEAD)" in result.stderr
+    assert_nothing_written(repo, "v1")
+
+
+def test_snapshot_rejects_untracked_evidence(tmp_path: Path) -> None:
+    state = STATE + "- P5-9 Cutover ✅ evidence `reports/p5_9.md`\n"
+    root = init_repo(tmp_path / "repo")
+    commit(root, {**FILES, "STATE/current_state.md": state})
+    (root / "reports" / "p5_9.md").write_text("never committed\n", "utf-8")
+    (root / "reports" / "p5_2_c.json").write_text("{}\n", "utf-8")
+
+    result = invoke("snapshot", "v1", str(root))
+
+    assert result.exit_code == 2
+    assert "2 files the snapshot reads differ from HEAD" in result.stderr
+    assert "reports/p5_2_c.json (not committed)" in result.stderr
+    assert "reports/p5_9.md (not committed)" in result.stderr
+    assert_nothing_written(root, "v1")
+
+
+def test_snapshot_rejects_ignored_evidence(tmp_path: Path) -> None:
+    state = STATE + "- P5-9 Cutover ✅ evidence `reports/p5_9.md`\n"
+    root = init_repo(tmp_path / "repo")
+    commit(root, {**FILES, "STATE/current_state.md": state, ".gitignore": "*.md\n"})
+    (root / "reports" / "p5_9.md").write_text("ignored by git\n", "utf-8")
+
+    result = invoke("snapshot", "v1", str(root))
+
+    assert result.exit_code == 2
+    assert "reports/p5_9.md (not committed)" in result.stderr
+
+
+def test_snapshot_rejects_deleted_glob_match(repo: Path) -> None:
+    (repo / "reports" / "p5_2_b.json").unlink()
+
+    result = invoke("snapshot", "v1", str(repo))
+
+    assert result.exit_code == 2
+    assert "reports/p5_2_b.json (deleted since HEAD)" in result.stderr
+    assert_nothing_written(repo, "v1")
+
+
+def test_snapshot_rejects_modified_state(repo: Path) -> None:
+    state = STATE.replace("P5-3 Migration (in progress)", "P5-3 Migration ✅")
+    (repo / "STATE" / "current_state.md").write_text(state, "utf-8")
+
+    result = invoke("snapshot", "v1", str(repo))
+
+    assert result.exit_code == 2
+    assert "STATE/current_state.md (modified since HEAD)" in result.stderr
+    assert_nothing_written(repo, "v1")
+
+
+def test_snapshot_ignores_unrelated_changes(repo: Path) -> None:
+    (repo / "notes.txt").write_text("scratch\n", "utf-8")
+    commit(repo, {"app.py": "x = 1\n"})
+    (repo / "app.py").write_text("x = 2\n", "utf-8")
+
+    result = invoke("snapshot", "v1", str(repo))
+
+    assert result.exit_code == 0
+    assert git(repo, "cat-file", "-t", "v1") == "tag"
+
+
+def test_snapshot_hashes_match_tagged_commit(repo: Path) -> None:
+    invoke("snapshot", "v1", str(repo), "--format", "json")
+
+    evidence = snapshots(repo)[0]["evidence"]
+    for path, digest in evidence.items():
+        blob = subprocess.run(
+            ["git", "-C", str(repo), "show", f"v1:{path}"],
+            capture_output=True,
+            check=True,
+        ).stdout
+        assert hashlib.sha256(blob).hexdigest() == digest, path
+
+
+def test_snapshot_one_milestone_wording(tmp_path: Path) -> None:
+    state = "---\nphase: P5\n---\n# State\n- P5-1 Autoscale ✅ `reports/p5_1.md`\n"
+    root = init_repo(tmp_path / "repo")
+    commit(root, {**FILES, "STATE/current_state.md": state})
+
+    result = invoke("snapshot", "v1", str(root))
+
+    message = git(root, "tag", "-l", "--format=%(contents)", "v1")
+    assert result.exit_code == 0
+    assert ": 1 milestone." in result.stdout
+    assert message.startswith("Snapshot v1: 1 milestone\n")
+
+
+def test_snapshot_invalid_book_one_line(repo: Path) -> None:
+    (repo / ".vpm").mkdir()
+    (repo / ".vpm" / "snapshots.json").write_text(
+        '{"snapshots": [{"tag": "v0"}]}', encoding="utf-8"
+    )
+
+    result = invoke("snapshot", "v1", str(repo))
+
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 2
+    assert len(lines) == 1
+    assert "snapshots.0.at: Field required, and 6 more problems" in lines[0]
+
+
+def test_snapshot_follows_committed_folder_link(tmp_path: Path) -> None:
+    root = init_repo(tmp_path / "repo")
+    files = {f"data/{path}": text for path, text in FILES.items() if "reports" in path}
+    commit(root, {**files, "STATE/current_state.md": STATE})
+    (root / "reports").symlink_to("data/reports")
+    git(root, "add", "reports")
+    git(root, "commit", "-q", "-m", "link reports")
+
+    clean = invoke("snapshot", "v1", str(root))
+    (root / "data" / "reports" / "p5_1.md").write_text("edited\n", "utf-8")
+    dirty = invoke("snapshot", "v2", str(root))
+
+    assert clean.exit_code == 0
+    assert "2 milestones" in clean.stdout
+    assert dirty.exit_code == 2
+    assert "data/reports/p5_1.md (modified since HEAD)" in dirty.stderr
+
+
+def test_snapshot_rejects_uncommitted_file_link(repo: Path) -> None:
+    # The link's target is committed and clean, but HEAD has a regular file.
+    (repo / "reports" / "p5_1.md").unlink()
+    (repo / "reports" / "p5_1.md").symlink_to("p5_2_a.json")
+
+    result = invoke("snapshot", "v1", str(repo))
+
+    assert result.exit_code == 2
+    assert "reports/p5_1.md (modified since HEAD)" in result.stderr
+    assert "p5_2_a.json" not in result.stderr

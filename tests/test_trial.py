@@ -191,9 +191,42 @@ def test_trial_status_lists_and_marks_overdue(project: Path) -> None:
     rows = {row["name"]: row for row in json.loads(as_json.stdout)["trials"]}
     assert text.exit_code == 0
     assert "old: overdue since" in text.stdout
-    assert "fresh: running, 6 days left" in text.stdout
+    assert "fresh: running, 7 days left" in text.stdout
     assert rows["old"]["overdue"] is True
     assert rows["fresh"]["overdue"] is False
+
+
+@pytest.mark.parametrize(
+    ("elapsed", "left"),
+    [
+        (timedelta(seconds=5), "3 days left"),
+        (timedelta(hours=1, minutes=30), "2 days 23 hours left"),
+        (timedelta(days=2, hours=12), "12 hours left"),
+        (timedelta(days=2, hours=23, minutes=59), "1 hour left"),
+        (timedelta(days=2), "1 day left"),
+    ],
+)
+def test_trial_status_counts_partial_days(
+    project: Path, elapsed: timedelta, left: str
+) -> None:
+    places = trial_places(project, None)
+    start_trial(places, "short", 3, "h", now=datetime.now(UTC) - elapsed)
+
+    result = invoke("trial", "status", str(project))
+
+    assert result.exit_code == 0
+    assert f"short: running, {left} (until" in result.stdout
+
+
+def test_trial_one_day_wording(project: Path) -> None:
+    places = trial_places(project, None)
+    start_trial(places, "late", 1, "h", now=START)
+
+    findings = find_overdue_trials(project, places.data_dir, START + timedelta(days=2))
+    report = places.report("late").read_text(encoding="utf-8")
+
+    assert "still running 1 day after its 1-day time box" in findings[0].message
+    assert "- Time box: 1 day, " in report
 
 
 def test_trial_status_empty(project: Path) -> None:
@@ -222,6 +255,20 @@ def test_trial_invalid_book_is_usage_error(project: Path) -> None:
 
     assert result.exit_code == 2
     assert "trials.json is not a valid trials file" in result.stderr
+
+
+def test_trial_book_missing_fields_one_line(project: Path) -> None:
+    (project / ".vpm").mkdir()
+    (project / ".vpm" / "trials.json").write_text(
+        '{"trials": [{"name": "x"}]}', encoding="utf-8"
+    )
+
+    result = invoke("trial", "status", str(project))
+
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 2
+    assert len(lines) == 1
+    assert "trials.0.hypothesis: Field required, and 4 more problems" in lines[0]
 
 
 def test_find_overdue_trials(project: Path) -> None:

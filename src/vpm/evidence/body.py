@@ -12,7 +12,8 @@ Each line names one path or glob, optionally after a list bullet (`-`,
 backticks. Text after a backticked path is a note and is kept with the
 entry. Lines starting with `#` are comments and
 blank lines are skipped. Any other line is reported as not a path, never
-dropped. A body may hold several blocks; their entries are combined.
+dropped. A body may hold several blocks; their entries are combined. A
+block inside another fenced block (a ````markdown example) is not read.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from vpm.evidence.errors import InvalidBody
+from vpm.evidence.fences import Fence, scan_lines
 
-FENCE_OPEN = re.compile(r"^ {0,3}(?P<fence>`{3,}|~{3,})\s*evidence\s*$", re.I)
+EVIDENCE_INFO = "evidence"
 BULLET = re.compile(r"^(?:[-*+•・]|\d{1,3}[.)])\s+")
 BACKTICKED = re.compile(r"^`([^`]+)`(?:\s+(.*))?$")
 URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -86,34 +88,30 @@ def read_body(source: str) -> str:
 
 
 def parse_evidence_block(body: str) -> EvidenceBlock:
-    """Collect the entries of every evidence block in `body`."""
+    """Collect the entries of every evidence block in `body`.
+
+    Fences are tracked as CommonMark tracks them (see `vpm.evidence.fences`),
+    so an evidence block shown inside a longer outer fence is not read.
+    """
     block = EvidenceBlock()
-    fence: str | None = None
-    for number, raw in enumerate(body.splitlines(), start=1):
-        if fence is None:
-            opening = FENCE_OPEN.match(raw)
-            if opening:
-                fence = opening.group("fence")
-                block.block_lines.append(number)
-            continue
-        if _closes(raw, fence):
-            fence = None
-            continue
-        entry = parse_entry(raw, number)
-        if entry is not None:
-            block.entries.append(entry)
-    if fence is not None:
-        block.unclosed_line = block.block_lines[-1]
+    open_evidence: int | None = None
+    for line in scan_lines(body):
+        is_evidence = line.fence is not None and _is_evidence(line.fence)
+        if line.kind == "open" and is_evidence:
+            block.block_lines.append(line.number)
+            open_evidence = line.number
+        elif line.kind == "close":
+            open_evidence = None
+        elif line.kind == "code" and is_evidence:
+            entry = parse_entry(line.text, line.number)
+            if entry is not None:
+                block.entries.append(entry)
+    block.unclosed_line = open_evidence
     return block
 
 
-def _closes(line: str, fence: str) -> bool:
-    stripped = line.strip()
-    return (
-        len(line) - len(line.lstrip(" ")) <= 3
-        and stripped.startswith(fence)
-        and set(stripped) == {fence[0]}
-    )
+def _is_evidence(fence: Fence) -> bool:
+    return fence.info.casefold() == EVIDENCE_INFO
 
 
 def parse_entry(raw: str, number: int) -> EvidenceEntry | None:

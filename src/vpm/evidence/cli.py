@@ -22,6 +22,7 @@ from rich.markup import escape
 
 from vpm.errors import UserError, VpmError
 from vpm.evidence.body import read_body
+from vpm.evidence.counts import count_noun, days_and_hours
 from vpm.evidence.dod import DodCheck, check_dod, read_policy
 from vpm.evidence.freeze import read_freeze_record, set_freeze, to_json
 from vpm.evidence.prcheck import PullRequestCheck, check_pull_request
@@ -205,13 +206,13 @@ def _print_pr_check(result: PullRequestCheck, body: str, fmt: CheckFormat) -> No
         console.print(f"[red]{issue.kind}[/red] {where}{escape(issue.message)}")
     listed = sum(1 for item in result.entries if item.entry.path)
     head = result.head[:12] if result.head else "the index"
-    summary = (
-        f"{listed} evidence paths checked against {len(result.changed)} changed "
-        f"files ({result.merge_base[:12]}...{head})"
-    )
+    paths = count_noun(listed, "evidence path")
+    changed = count_noun(len(result.changed), "changed file")
+    summary = f"{paths} checked against {changed} ({result.merge_base[:12]}...{head})"
     if not result.has_block:
         summary += "; the body has no evidence block"
-    verdict = "passed" if result.passed else f"failed with {len(result.issues)} issues"
+    issues = count_noun(len(result.issues), "issue")
+    verdict = "passed" if result.passed else f"failed with {issues}"
     console.print(f"{summary}: {verdict}.")
 
 
@@ -443,8 +444,8 @@ def _trial_line(trial: Trial, now: datetime) -> str:
     ends = datetime.fromisoformat(trial.ends_at)
     if trial.is_overdue(now):
         return f"[red]{trial.name}: overdue[/red] since {trial.ends_at}"
-    left = ends - now
-    return f"{trial.name}: running, {left.days} days left (until {trial.ends_at})"
+    left = days_and_hours(ends - now, round_up=True)
+    return f"{trial.name}: running, {left} left (until {trial.ends_at})"
 
 
 @trial_app.command("close")
@@ -496,6 +497,6 @@ def snapshot(
             }
         )
         return
-    count = len(result.milestones)
-    console.print(f"Tagged {tag} at {result.record.commit[:12]}: {count} milestones.")
+    count = count_noun(len(result.milestones), "milestone")
+    console.print(f"Tagged {tag} at {result.record.commit[:12]}: {count}.")
     console.print(f"Report: {result.report_path}")

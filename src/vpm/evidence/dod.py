@@ -12,7 +12,8 @@ after Unicode NFKC normalization (full-width letters, digits, brackets and
 spaces become their ASCII forms), case folding and removal of whitespace,
 so `［ｘ］ ＣＩ 必須チェック` matches `[x] CI必須チェック`. A box counts as
 ticked only when it contains `x`, `X`, `✓` or `✔`; anything else, including an
-empty box, is unticked.
+empty box, is unticked. Boxes and headings inside fenced code blocks do
+not count.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import yaml
 from pydantic import BaseModel, Field
 
 from vpm.evidence.errors import InvalidPolicy
+from vpm.evidence.fences import scan_lines
 
 # Matched after NFKC, which turns ［ｘ］ into [x] and － into -.
 CHECKBOX = re.compile(
@@ -92,12 +94,36 @@ def read_policy(path: Path) -> Policy:
     """
     if not path.is_file():
         raise InvalidPolicy(f"--policy {path}: file not found.")
+    raw = path.read_bytes()
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = raw.decode("utf-8-sig")
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (UnicodeDecodeError, json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise InvalidPolicy(f"--policy {path}: cannot be parsed: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InvalidPolicy(
+            f"--policy {path}:{line}: cannot be parsed: the file is not valid "
+            "UTF-8; save it as UTF-8."
+        ) from exc
+    except json.JSONDecodeError as exc:
+        raise InvalidPolicy(
+            f"--policy {path}:{exc.lineno}: cannot be parsed as JSON: {exc.msg} "
+            f"(column {exc.colno})."
+        ) from exc
+    except yaml.YAMLError as exc:
+        raise InvalidPolicy(_yaml_error_message(path, exc)) from exc
     return _policy_from(data, path)
+
+
+def _yaml_error_message(path: Path, exc: yaml.YAMLError) -> str:
+    """Condense a PyYAML error, which spans several lines, into one line."""
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unknown"
+        return f"--policy {path}: cannot be parsed as YAML: {first}."
+    mark = exc.problem_mark or exc.context_mark
+    where = f":{mark.line + 1}" if mark else ""
+    column = f" (column {mark.column + 1})" if mark else ""
+    problem = " ".join((exc.problem or exc.context or "invalid YAML").split())
+    return f"--policy {path}{where}: cannot be parsed as YAML: {problem}{column}."
 
 
 def _policy_from(data: object, path: Path) -> Policy:
@@ -126,12 +152,18 @@ def _policy_from(data: object, path: Path) -> Policy:
 
 
 def find_checkboxes(body: str, section: str | None = None) -> list[Checkbox]:
-    """Return the task-list items of `body`, optionally under one heading."""
+    """Return the task-list items of `body`, optionally under one heading.
+
+    Lines inside fenced code blocks are neither boxes nor headings.
+    """
     wanted = normalize_item(section) if section else None
     inside = wanted is None
     boxes = []
-    for number, raw in enumerate(body.splitlines(), start=1):
-        line = unicodedata.normalize("NFKC", raw)
+    for markdown in scan_lines(body):
+        if markdown.kind != "text":
+            continue
+        number = markdown.number
+        line = unicodedata.normalize("NFKC", markdown.text)
         heading = HEADING.match(line)
         if heading and wanted is not None:
             inside = wanted in normalize_item(heading.group("title"))

@@ -7,6 +7,8 @@ another reason is a `GitFailed`, a run-time failure.
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 from vpm.errors import UserError, VpmError
 
 
@@ -48,3 +50,19 @@ class TrialError(UserError):
 
 class SnapshotError(UserError):
     """A snapshot cannot be taken as requested."""
+
+
+def first_problem(exc: Exception) -> str:
+    """Describe the first problem of a JSON or validation error on one line.
+
+    A pydantic `ValidationError` spans several lines per field, and error
+    messages of the evidence commands are one line each.
+    """
+    if isinstance(exc, ValidationError):
+        problems = exc.errors()
+        error = problems[0]
+        where = ".".join(str(part) for part in error["loc"]) or "the top level"
+        more = len(problems) - 1
+        extra = f", and {more} more problem{'s' if more != 1 else ''}" if more else ""
+        return f"{where}: {error['msg']}{extra}"
+    return " ".join(str(exc).split())

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from vpm.errors import PathOutsideProject, ProjectNotFound
+from vpm.errors import PathOutsideProject, ProjectNotFound, UserError
 from vpm.evidence.errors import DeployFrozen, InvalidFreezeFile
 from vpm.fsio import write_json_atomic
 from vpm.model import Finding
@@ -46,15 +47,33 @@ class FreezeRecord(BaseModel):
 
 
 def freeze_path(project: Path) -> Path:
-    """Return the freeze file of `project`, refusing a path that leaves it.
+    """Return the freeze file of `project`, rejecting a path that leaves it.
+
+    A symbolic link whose target stays inside the project is followed, so
+    the target file is read and rewritten and the link is kept.
 
     Raises:
         ProjectNotFound: `project` is not a folder.
-        PathOutsideProject: `.ops` is a link to a folder outside the project.
+        PathOutsideProject: `.ops` or the freeze file is a link to a place
+            outside the project.
+        InvalidFreezeFile: The links on the way form a loop.
     """
     if not project.is_dir():
         raise ProjectNotFound(f"Project folder {project} does not exist.")
-    return resolve_citation(project, FREEZE_FILE)
+    try:
+        return resolve_citation(project, FREEZE_FILE)
+    except PathOutsideProject as exc:
+        target = os.path.realpath(project / FREEZE_FILE)
+        raise PathOutsideProject(
+            f"The deploy freeze file {FREEZE_FILE} resolves outside the project "
+            f"through a symbolic link (to {target}), so vpm does not read or "
+            "write it. Replace the link with a regular file inside the project."
+        ) from exc
+    except UserError as exc:
+        raise InvalidFreezeFile(
+            f"The deploy freeze file {FREEZE_FILE} cannot be opened because its "
+            "symbolic links form a loop; replace the links with a regular file."
+        ) from exc
 
 
 def read_freeze_record(project: Path) -> FreezeRecord | None:
@@ -128,6 +147,8 @@ def set_freeze(
         until_condition=until_condition if frozen else None,
         extra=previous.extra if previous else {},
     )
+    # write_json_atomic keeps the existing file's permission bits, because
+    # CI jobs and other users read this file.
     write_json_atomic(path, to_json(record))
     return record
 

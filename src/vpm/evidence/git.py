@@ -113,18 +113,52 @@ def resolve_commit(repo: Path, ref: str, flag: str) -> str:
     Raises:
         UnknownRevision: `ref` is empty, starts with `-` or names no commit.
     """
-    if not ref or ref.startswith("-"):
-        raise UnknownRevision(f"{flag} {ref!r} is not a valid git revision.")
+    check_revision(ref, flag)
     try:
         output = run_git(
             repo, "rev-parse", "--verify", "--quiet", "--end-of-options",
             f"{ref}^{{commit}}",
         )  # fmt: skip
     except GitFailed as exc:
+        if not has_commit(repo):
+            raise UnknownRevision(
+                f"{flag} {ref!r} names no commit: {repo} has no commit yet. "
+                "Commit first, or check staged changes with --staged."
+            ) from exc
         raise UnknownRevision(
             f"{flag} {ref!r} names no commit in {repo}; fetch it first "
             "(for example `git fetch origin main`) or check the spelling."
         ) from exc
+    return output.decode("ascii").strip()
+
+
+def check_revision(ref: str, flag: str) -> None:
+    """Reject a revision that is empty or would be read as a git option.
+
+    Raises:
+        UnknownRevision: `ref` is empty or starts with `-`.
+    """
+    if not ref or ref.startswith("-"):
+        raise UnknownRevision(f"{flag} {ref!r} is not a valid git revision.")
+
+
+def names_commit(repo: Path, ref: str) -> bool:
+    """Return True when `ref` names a commit; False also for an invalid `ref`."""
+    try:
+        resolve_commit(repo, ref, "REF")
+    except UnknownRevision:
+        return False
+    return True
+
+
+def empty_tree(repo: Path) -> str:
+    """Return the id of the empty tree in the repository's hash format.
+
+    git provides this object without storing it, so a diff can start from
+    it in a repository with no commit. Its id differs between SHA-1 and
+    SHA-256 repositories, so it is computed, not hard-coded.
+    """
+    output = run_git(repo, "hash-object", "-t", "tree", "--stdin", stdin=b"")
     return output.decode("ascii").strip()
 
 

@@ -59,7 +59,10 @@ class EntryResult(BaseModel):
 class PullRequestCheck(BaseModel):
     """The outcome of checking one pull request body."""
 
-    base: str = Field(description="Commit id of BASE.")
+    base: str = Field(
+        description="Commit id of BASE, or git's empty tree id when staged "
+        "changes are checked before the first commit."
+    )
     head: str | None = Field(description="Commit id of HEAD; None for the index.")
     merge_base: str = Field(description="Commit the diff starts from.")
     changed: list[str] = Field(description="Changed paths, deletions included.")
@@ -87,7 +90,9 @@ def check_pull_request(
         body: The pull request body (Markdown).
         base: Ref of the branch the pull request merges into.
         head: Ref of the pull request's head, or None to check the staged
-            changes against `base` (for a commit-msg hook).
+            changes against `base` (for a commit-msg hook). Before the
+            first commit, when `base` names no commit, the staged changes
+            are compared with the empty tree.
         require_evidence: Also fail when the body lists no evidence or a
             changed file under `reports/` is not listed.
 
@@ -96,7 +101,12 @@ def check_pull_request(
         UnknownRevision: `base` or `head` names no commit.
     """
     root = git.repository_root(repo)
-    base_id = git.resolve_commit(root, base, "--base")
+    git.check_revision(base, "--base")
+    if head is None and not git.has_commit(root) and not git.names_commit(root, base):
+        # The first commit of a repository: everything staged is new.
+        base_id = git.empty_tree(root)
+    else:
+        base_id = git.resolve_commit(root, base, "--base")
     head_id = None if head is None else git.resolve_commit(root, head, "--head")
     start = base_id if head_id is None else git.merge_base(root, base_id, head_id)
     changes = git.changed_files(root, start, head_id)

@@ -5,7 +5,9 @@ done that no earlier snapshot covered, or whose evidence changed since.
 It hashes every evidence file they cite and writes the hashes to
 `reports/snapshot_TAG.md`. Then it records the snapshot in the provenance
 ledger and creates an annotated git tag at HEAD, whose message carries
-the report's sha256.
+the report's sha256. The files are read from the working tree, so the
+snapshot is rejected when the state document or any evidence it hashes
+is uncommitted or differs from HEAD.
 
 What earlier snapshots covered is kept in `DATA_DIR/snapshots.json`.
 """
@@ -23,7 +25,9 @@ from pydantic import BaseModel, Field, ValidationError
 
 from vpm.errors import PathOutsideProject, UserError
 from vpm.evidence import git
-from vpm.evidence.errors import NotAGitRepository, SnapshotError
+from vpm.evidence.counts import count_noun
+from vpm.evidence.errors import NotAGitRepository, SnapshotError, first_problem
+from vpm.evidence.worktree import differences_from_head
 from vpm.fsio import write_json_atomic, write_text_atomic
 from vpm.prov import (
     CycleProvenance,
@@ -43,6 +47,7 @@ log = logging.getLogger("vpm")
 
 SNAPSHOTS_FILE = "snapshots.json"
 ROLE = "archivist"
+MAX_LISTED = 10
 
 
 class SnapshotRecord(BaseModel):
@@ -104,8 +109,9 @@ def take_snapshot(
     Raises:
         InvalidName: `tag` cannot be a tag or file name.
         NotAGitRepository: `project` is not the top of a git repository.
-        SnapshotError: The tag or report exists, HEAD has no commit, or git
-            has no committer identity for an annotated tag.
+        SnapshotError: The tag or report exists, HEAD has no commit, git
+            has no committer identity for an annotated tag, or a file the
+            snapshot reads is uncommitted or differs from HEAD.
         StateNotFound: The project has no state document.
     """
     git.check_ref_name(tag, "tag name", "TAG")
@@ -122,6 +128,7 @@ def take_snapshot(
     state_rel = load_settings(root).state_file
     claims = read_state(root / state_rel, state_rel).claims
     milestones = _new_milestones(root, claims, last)
+    _check_matches_head(root, state_rel, claims, milestones)
     commit = git.resolve_commit(root, "HEAD", "HEAD")
 
     report = render_snapshot(tag, commit, started, milestones, last, message)
@@ -185,7 +192,10 @@ def read_snapshots(path: Path) -> SnapshotBook:
     try:
         return SnapshotBook.model_validate(json.loads(path.read_text(encoding="utf-8")))
     except (json.JSONDecodeError, UnicodeDecodeError, ValidationError) as exc:
-        raise SnapshotError(f"{path} is not a valid snapshots file ({exc}).") from exc
+        raise SnapshotError(
+            f"{path} is not a valid snapshots file ({first_problem(exc)}); fix or "
+            "move it aside."
+        ) from exc
 
 
 def _new_milestones(
@@ -209,6 +219,41 @@ def _new_milestones(
         for key, item in found.items()
         if key not in covered or any(known.get(p) != h for p, h in item.files.items())
     ]
+
+
+def _check_matches_head(
+    root: Path,
+    state_rel: str,
+    claims: list[Claim],
+    milestones: list[MilestoneEvidence],
+) -> None:
+    """Reject a snapshot whose state document or evidence differs from HEAD.
+
+    The tag points at HEAD, so the hashes in the report must be those of
+    HEAD's files. Reading the working tree and rejecting any difference
+    keeps the report equal to what the tag contains.
+    """
+    keys = {item.key for item in milestones}
+    citations = [
+        citation.path
+        for claim in claims
+        if claim.status == "done" and (claim.subject or claim.label) in keys
+        for citation in claim.citations
+    ]
+    read_files = [state_rel, *(path for item in milestones for path in item.files)]
+    differences = differences_from_head(root, read_files, citations)
+    if not differences:
+        return
+    listed = ", ".join(differences[:MAX_LISTED])
+    if len(differences) > MAX_LISTED:
+        listed += f" and {len(differences) - MAX_LISTED} more"
+    files = count_noun(len(differences), "file")
+    verb = "differs" if len(differences) == 1 else "differ"
+    raise SnapshotError(
+        f"The tag would point at HEAD, but {files} the snapshot reads {verb} "
+        f"from HEAD: {listed}. Commit or restore them, then take the snapshot "
+        "again."
+    )
 
 
 def _add_citation(root: Path, cited: str, item: MilestoneEvidence) -> None:
@@ -297,7 +342,8 @@ def _record(
 
 
 def _tag(root: Path, tag: str, message: str | None, record: SnapshotRecord) -> None:
-    text = message or f"Snapshot {tag}: {len(record.milestones)} milestones"
+    count = count_noun(len(record.milestones), "milestone")
+    text = message or f"Snapshot {tag}: {count}"
     text += f"\n\nReport {record.report} sha256 {record.report_sha256}\n"
     git.run_git(
         root,
@@ -336,6 +382,7 @@ def _record_provenance(
             FileDigest(path=state_rel, sha256=sha256_file(state_file), role=ROLE)
         )
     report = FileDigest(path=record.report, sha256=record.report_sha256, role=ROLE)
+    count = count_noun(len(milestones), "milestone")
     finished = datetime.now(UTC)
     cycle = CycleProvenance(
         trace_id=uuid.uuid4().hex,
@@ -355,8 +402,8 @@ def _record_provenance(
                 kind="state-patch",
                 id=f"snapshot-{record.tag}",
                 role=ROLE,
-                summary=f"Snapshot {record.tag} of {len(milestones)} milestones at "
-                f"commit {record.commit[:12]}.",
+                summary=f"Snapshot {record.tag} of {count} at commit "
+                f"{record.commit[:12]}.",
                 inputs=_unique(inputs),
                 outputs=[report],
             )

@@ -22,7 +22,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from vpm.evidence import git
-from vpm.evidence.errors import TrialError
+from vpm.evidence.counts import count_noun, days_and_hours
+from vpm.evidence.errors import TrialError, first_problem
 from vpm.fsio import write_json_atomic, write_text_atomic
 from vpm.model import Finding
 from vpm.state.evidence import resolve_citation
@@ -116,7 +117,8 @@ def read_book(path: Path) -> TrialBook:
         return TrialBook.model_validate(json.loads(path.read_text(encoding="utf-8")))
     except (json.JSONDecodeError, UnicodeDecodeError, ValidationError) as exc:
         raise TrialError(
-            f"{path} is not a valid trials file ({exc}); fix or move it aside."
+            f"{path} is not a valid trials file ({first_problem(exc)}); fix or "
+            "move it aside."
         ) from exc
 
 
@@ -238,7 +240,8 @@ def render_report(trial: Trial) -> str:
         "",
         f"- Hypothesis: {trial.hypothesis}",
         f"- Status: {trial.status}",
-        f"- Time box: {trial.days} days, {trial.started_at} to {trial.ends_at}",
+        f"- Time box: {count_noun(trial.days, 'day')}, {trial.started_at} to "
+        f"{trial.ends_at}",
         f"- Branch: {trial.branch or 'none (not a git repository)'}",
     ]
     if trial.status == "closed":
@@ -286,12 +289,12 @@ def find_overdue_trials(
 
 
 def _overdue(trial: Trial, shown: str, now: datetime) -> Finding:
-    late = now - datetime.fromisoformat(trial.ends_at)
+    late = days_and_hours(now - datetime.fromisoformat(trial.ends_at), round_up=False)
     return Finding(
         kind="trial-overdue",
         severity="warning",
         message=(
-            f"Trial {trial.name} is still running {late.days} days after its "
+            f"Trial {trial.name} is still running {late} after its "
             f"{trial.days}-day time box ended ({trial.ends_at})."
         ),
         path=shown,
