@@ -42,6 +42,12 @@ class Reply:
         headers: Extra response headers, such as ``Retry-After``.
         delay: Seconds to wait before sending the response.
         finish_reason: ``finish_reason`` of the only choice.
+        trickle: When set, the server announces ``Content-Length: 100000``
+            and sends `trickle_bytes` spaces, one every `trickle` seconds,
+            then closes the connection. This defeats per-read timeouts.
+        trickle_headers: Trickle a header value instead of the body, so
+            the response headers never finish.
+        trickle_bytes: Bytes sent one at a time before the server closes.
     """
 
     status: int = 200
@@ -50,6 +56,9 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     finish_reason: str = "stop"
+    trickle: float = 0.0
+    trickle_headers: bool = False
+    trickle_bytes: int = 40
 
 
 @dataclass
@@ -101,6 +110,7 @@ class FakeLlm:
         self.requests: list[Request] = []
         self.responder = responder
         self.url = ""
+        self.stopped = threading.Event()
         self._lock = threading.Lock()
 
     def queue(self, *replies: Reply) -> None:
@@ -129,6 +139,9 @@ def _handler_for(fake: FakeLlm) -> type[BaseHTTPRequestHandler]:
             reply = fake.next_reply(request)
             if reply.delay:
                 time.sleep(reply.delay)
+            if reply.trickle:
+                self._trickle(reply)
+                return
             self._send(
                 reply.status,
                 completion_body(reply, body.get("model", "")),
@@ -146,6 +159,28 @@ def _handler_for(fake: FakeLlm) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(data)
             except (BrokenPipeError, ConnectionResetError):
                 # The client gave up (a timeout test); nothing is left to do.
+                pass
+
+        def _trickle(self, reply: Reply) -> None:
+            """Send a response one byte at a time, then close without finishing."""
+            self.close_connection = True
+            try:
+                self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                if reply.trickle_headers:
+                    self.wfile.write(b"X-Padding: ")
+                else:
+                    self.wfile.write(
+                        b"Content-Type: application/json\r\n"
+                        b"Content-Length: 100000\r\n\r\n"
+                    )
+                self.wfile.flush()
+                for _ in range(reply.trickle_bytes):
+                    if fake.stopped.wait(reply.trickle):
+                        return
+                    self.wfile.write(b"a" if reply.trickle_headers else b" ")
+                    self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                # The client gave up, which is what a trickle test checks.
                 pass
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
@@ -169,6 +204,7 @@ def serve_fake_llm(
     try:
         yield fake
     finally:
+        fake.stopped.set()
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -114,6 +116,44 @@ def test_settings_read_llm_environment(monkeypatch):
     assert settings.llm_api_key.get_secret_value() == API_KEY
     assert API_KEY not in repr(settings)
     assert settings.llm_retries == 0
+
+
+BAD_TIMEOUTS = [
+    pytest.param("-1", "input should be greater than 0", id="negative"),
+    pytest.param("abc", "input should be a valid number", id="not-a-number"),
+]
+COMMANDS = [
+    pytest.param(["cycle", "{project}", "--out", "{project}/out"], id="cycle"),
+    pytest.param(["status", "{project}"], id="status"),
+    pytest.param(["summarize", "{project}/logs/chat/2026-11-19.jsonl"], id="summarize"),
+    pytest.param(
+        ["quality", "{project}", "--set", "{project}/set.jsonl"], id="quality"
+    ),
+]
+
+
+@pytest.mark.parametrize(("value", "rule"), BAD_TIMEOUTS)
+@pytest.mark.parametrize("command", COMMANDS)
+def test_cli_bad_timeout_one_error_line(example, monkeypatch, command, value, rule):
+    (example / "set.jsonl").write_text('{"text": "A.", "reference": "A."}\n')
+    monkeypatch.chdir(example)
+    monkeypatch.setenv("VPM_LLM_TIMEOUT", value)
+    args = [arg.format(project=example) for arg in command]
+
+    result = CliRunner().invoke(app, args)
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"Error: VPM_LLM_TIMEOUT='{value}' is invalid")
+    assert rule in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_load_settings_invalid_variable_raises(monkeypatch):
+    monkeypatch.setenv("VPM_LLM_RETRIES", "-3")
+
+    with pytest.raises(UserError, match="VPM_LLM_RETRIES='-3' is invalid"):
+        load_settings()
 
 
 def test_toml_key_reaches_engine_as_secret(tmp_path):
@@ -294,6 +334,50 @@ def test_slow_server_times_out_within_budget(fake):
     assert run.reason == "timeout"
     assert run.engine == "offline"
     assert run.duration_ms < 1500
+
+
+def request_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name == "vpm-llm-request"}
+
+
+def test_trickling_body_times_out_within_budget(fake):
+    # Headers announce 100000 bytes, then one byte comes every 0.2 s for 5 s.
+    fake.queue(Reply(trickle=0.2, trickle_bytes=25))
+    engine = make_engine(fake.url, timeout=1.0, retries=0)
+
+    started = time.monotonic()
+    _summary, run = engine.summarize(NOTE)
+    elapsed = time.monotonic() - started
+
+    assert run.reason == "timeout"
+    assert run.engine == "offline"
+    assert elapsed < 1.5
+
+
+def test_trickling_headers_time_out_within_budget(fake):
+    fake.queue(Reply(trickle=0.2, trickle_headers=True, trickle_bytes=25))
+    engine = make_engine(fake.url, timeout=1.0, retries=0)
+
+    started = time.monotonic()
+    _summary, run = engine.summarize(NOTE)
+    elapsed = time.monotonic() - started
+
+    assert run.reason == "timeout"
+    assert elapsed < 1.5
+
+
+def test_trickling_body_request_thread_ends(fake):
+    earlier = request_threads()
+    fake.queue(Reply(trickle=0.2, trickle_bytes=25))
+    engine = make_engine(fake.url, timeout=1.0, retries=0)
+
+    engine.summarize(NOTE)
+    # The abandoned request stops at its next body chunk after the deadline.
+    give_up = time.monotonic() + 1.0
+    while request_threads() - earlier and time.monotonic() < give_up:
+        time.sleep(0.05)
+
+    assert not [t for t in request_threads() - earlier if t.is_alive()]
 
 
 def test_server_error_is_retried(fake):

@@ -149,11 +149,54 @@ def test_quality_reports_bad_lines_and_scores_rest(tmp_path):
 
     result, report = run_quality(tmp_path, "--set", str(tmp_path / "set.jsonl"))
 
-    assert result.exit_code == 0, result.output
+    markdown = (tmp_path / "out/reports/quality.md").read_text("utf-8")
+    assert result.exit_code == 1, result.output
     assert report["items"] == 2
     assert [s["line"] for s in report["scores"]] == [1, 4]
+    assert report["skipped_lines"] == 2
+    assert report["passed"] is False
     assert "set.jsonl:2: invalid JSON" in result.stderr
     assert "set.jsonl:3: missing reference digest" in result.stderr
+    assert "Skipped lines: 2" in result.stdout
+    assert "Lines of the set skipped: **2**" in markdown
+
+
+def test_quality_skipped_line_fails_passing_gate(tmp_path):
+    write_set(tmp_path, [{"text": CANDIDATE_JA, "reference": REFERENCE_JA}, "{"])
+
+    result, report = run_quality(
+        tmp_path, "--set", str(tmp_path / "set.jsonl"), "--min-rouge-l", "0.1"
+    )
+
+    assert result.exit_code == 1
+    assert report["rouge_l_passed"] is True
+    assert report["passed"] is False
+    assert "Gate F1 ≥ 0.100: passed" in result.stdout
+    assert "Skipped lines: 1" in result.stdout
+
+
+def test_quality_invalid_utf8_line_is_skipped(tmp_path):
+    good = json.dumps({"text": CANDIDATE_JA, "reference": REFERENCE_JA})
+    bad = b'{"text": "\xff\xfe", "reference": "x"}'
+    (tmp_path / "set.jsonl").write_bytes(good.encode() + b"\n" + bad + b"\n")
+
+    result, report = run_quality(tmp_path, "--set", str(tmp_path / "set.jsonl"))
+
+    assert result.exit_code == 1
+    assert report["items"] == 1
+    assert report["skipped_lines"] == 1
+    assert "set.jsonl:2: invalid UTF-8 at byte 10 of the line" in result.stderr
+
+
+def test_quality_clean_set_reports_no_skipped_lines(tmp_path):
+    write_set(tmp_path, [{"text": CANDIDATE_JA, "reference": REFERENCE_JA}])
+
+    result, report = run_quality(tmp_path, "--set", str(tmp_path / "set.jsonl"))
+
+    assert result.exit_code == 0, result.output
+    assert report["skipped_lines"] == 0
+    assert report["passed"] is True
+    assert "Skipped lines" not in result.stdout
 
 
 def test_quality_length_bar(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -109,10 +110,68 @@ def test_summarize_llm_failure_reports_reason(monkeypatch):
     payload = json.loads(as_json.stdout)
     assert text.exit_code == 0
     assert "p95 が 420ms" in text.stdout
-    assert "the LLM failed (server-error)" in text.stderr
+    assert "the LLM failed on the summary (server-error)" in text.stderr
+    assert "the LLM failed on the extractions (server-error)" in text.stderr
     assert payload["engine"] == "offline"
     assert payload["fallback"] is True
     assert payload["reason"] == "server-error"
+    assert payload["summary_run"]["reason"] == "server-error"
+    assert payload["extraction_run"]["reason"] == "server-error"
+
+
+def test_summarize_plain_text_llm_separates_runs(monkeypatch):
+    # Plain text is a good summary but invalid JSON extractions.
+    reply = Reply(content="LLM summary of the chat.")
+    with serve_fake_llm(lambda _request: reply) as fake:
+        use_llm(monkeypatch, fake.url)
+        text = runner.invoke(app, ["summarize", str(CHAT_LOG)])
+        as_json = runner.invoke(app, ["summarize", str(CHAT_LOG), "--format", "json"])
+
+    payload = json.loads(as_json.stdout)
+    summary_run = payload["summary_run"]
+    extraction_run = payload["extraction_run"]
+    assert payload["summary"] == "LLM summary of the chat."
+    assert summary_run["engine"] == "llm:tiny"
+    assert summary_run["fallback"] is False
+    assert summary_run["reason"] is None
+    assert summary_run["calls"] == 1
+    assert extraction_run["engine"] == "offline"
+    assert extraction_run["fallback"] is True
+    assert extraction_run["reason"] == "invalid-json"
+    assert extraction_run["fallback_calls"] == extraction_run["calls"]
+    assert text.stdout.startswith("LLM summary of the chat.")
+    assert "the LLM failed on the extractions (invalid-json)" in text.stderr
+    assert "The summary is from llm:tiny." in text.stderr
+    assert "failed on the summary" not in text.stderr
+
+
+def test_summarize_offline_runs_name_offline():
+    result = runner.invoke(app, ["summarize", str(CHAT_LOG), "--format", "json"])
+
+    payload = json.loads(result.stdout)
+    assert payload["summary_run"]["engine"] == "offline"
+    assert payload["summary_run"]["fallback"] is False
+    assert payload["extraction_run"]["engine"] == "offline"
+    assert payload["extraction_run"]["calls"] >= 1
+
+
+def test_summarize_trickling_server_keeps_budget(monkeypatch):
+    # One byte every 0.2 s for 8 s after headers that announce 100000 bytes.
+    reply = Reply(trickle=0.2, trickle_bytes=40)
+    with serve_fake_llm(lambda _request: reply) as fake:
+        use_llm(monkeypatch, fake.url)
+        monkeypatch.setenv("VPM_LLM_TIMEOUT", "1")
+        started = time.monotonic()
+        result = runner.invoke(app, ["summarize", str(CHAT_LOG), "--format", "json"])
+        elapsed = time.monotonic() - started
+
+    payload = json.loads(result.stdout)
+    assert result.exit_code == 0, result.output
+    assert payload["summary_run"]["reason"] == "timeout"
+    assert payload["extraction_run"]["reason"] == "timeout"
+    # The summary call uses the budget, and the extraction call falls back at
+    # once because a timeout starts the engine's cooldown.
+    assert elapsed < 2.5
 
 
 def test_summarize_jsonl_reads_every_text_field():
@@ -155,6 +214,44 @@ def test_summarize_jsonl_skips_bad_lines(tmp_path):
     assert f"{batch}:2: invalid JSON" in result.stderr
     assert f"{batch}:3: expected a JSON object, got list" in result.stderr
     assert f"{batch}:4: missing text" in result.stderr
+
+
+def test_summarize_jsonl_skips_invalid_utf8_line(tmp_path):
+    batch = tmp_path / "batch.jsonl"
+    batch.write_bytes(
+        b'{"text": "First item is fine."}\n'
+        b'{"text": "broken \xe3\x81 byte"}\n'
+        b'{"text": "Third item is fine."}\n'
+    )
+
+    result = runner.invoke(app, ["summarize", str(batch), "--jsonl"])
+
+    outputs = [json.loads(line) for line in result.stdout.splitlines()]
+    assert result.exit_code == 1
+    assert [o["line"] for o in outputs] == [1, 3]
+    assert f"{batch}:2: invalid UTF-8 at byte 17 of the line" in result.stderr
+    assert "Error" not in result.stderr
+
+
+def test_summarize_jsonl_bom_then_bad_line():
+    stdin = b'\xef\xbb\xbf{"text": "First."}\n\xff\n{"text": "Third."}\n'
+
+    result = runner.invoke(app, ["summarize", "--jsonl"], input=stdin)
+
+    outputs = [json.loads(line) for line in result.stdout.splitlines()]
+    assert result.exit_code == 1
+    assert [o["line"] for o in outputs] == [1, 3]
+    assert "stdin:2: invalid UTF-8 at byte 0 of the line" in result.stderr
+
+
+def test_summarize_log_invalid_utf8_exits_2(tmp_path):
+    transcript = tmp_path / "transcript.txt"
+    transcript.write_bytes(b"User: fine\n\xff\n")
+
+    result = runner.invoke(app, ["summarize", str(transcript)])
+
+    assert result.exit_code == 2
+    assert "is not UTF-8 text (byte 11)" in result.stderr
 
 
 def test_summarize_jsonl_with_llm(monkeypatch):

@@ -10,8 +10,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from vpm.errors import UserError
 
@@ -96,14 +96,20 @@ def load_settings(project: Path | None = None, **overrides: Any) -> Settings:
     """Build settings, reading `PROJECT/vpm.toml` when it exists.
 
     Raises:
-        UserError: `vpm.toml` is not valid TOML.
+        UserError: `vpm.toml` is not valid TOML, or a `VPM_*` variable has
+            an invalid value.
     """
     file_values: dict[str, Any] = {}
     if project is not None:
         toml_path = project / "vpm.toml"
         if toml_path.is_file():
             file_values = _read_toml(toml_path)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        raise UserError(_invalid_environment_message(exc)) from None
+    except SettingsError as exc:
+        raise UserError(f"invalid VPM_* variable: {exc}") from None
     env_set = settings.model_fields_set
     merged = {k: v for k, v in file_values.items() if k not in env_set}
     merged.update({k: v for k, v in overrides.items() if v is not None})
@@ -112,6 +118,17 @@ def load_settings(project: Path | None = None, **overrides: Any) -> Settings:
     if isinstance(merged.get("llm_api_key"), str):
         merged["llm_api_key"] = SecretStr(merged["llm_api_key"])
     return settings.model_copy(update=merged) if merged else settings
+
+
+def _invalid_environment_message(exc: ValidationError) -> str:
+    """Name each invalid `VPM_*` variable, its value and the rule it breaks."""
+    problems = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        value = "(hidden)" if field == "llm_api_key" else repr(error.get("input"))
+        rule = error["msg"][:1].lower() + error["msg"][1:]
+        problems.append(f"VPM_{field.upper()}={value} is invalid: {rule}")
+    return "; ".join(problems) + "; fix or unset the variable"
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -25,9 +25,13 @@ client-error       the `openai` client raised an unexpected exception
 
 The client's own retries are off (``max_retries=0``), because they would
 stack on top of this module's retry loop. The loop retries only what may
-pass on a second try (unreachable, 429, 5xx), waits ``Retry-After`` when
-the server sends one, and never goes past the `llm_timeout` budget of one
-call. After an ``unreachable``, ``timeout``, ``auth`` or
+pass on a second try (unreachable, 429, 5xx) and waits ``Retry-After`` when
+the server sends one.
+
+The `llm_timeout` budget of one call is a wall-clock deadline, retries and
+waits included. Each request runs in a worker thread, and the call stops
+waiting for it when the budget is used up, however slowly the server
+sends. After an ``unreachable``, ``timeout``, ``auth`` or
 ``model-not-found`` failure, calls of the same engine fall back at once
 for 60 seconds, so a cycle with many windows does not wait out the budget
 each time.
@@ -40,11 +44,13 @@ stored: only the reason code and the HTTP status are.
 from __future__ import annotations
 
 import email.utils
+import importlib
 import json
 import logging
 import re
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import openai
@@ -57,6 +63,12 @@ from vpm.model import EngineRun, Extractions
 from vpm.settings import Settings
 
 log = logging.getLogger("vpm")
+
+# The HTTP package of the openai client: httpx in openai 1.x, its fork
+# httpx2 in openai 3.60. The response hook below must use its types.
+_http: Any = importlib.import_module(
+    openai.DefaultHttpxClient.__base__.__module__.partition(".")[0]
+)
 
 T = TypeVar("T")
 
@@ -75,6 +87,9 @@ _WORD_MIN_CHARS = 400
 _REFERENCE = re.compile(
     r"[\w.-]+(?:/[\w.-]+)+(?::\d+)?|\b[A-Z][A-Z0-9]*-\d+(?:-\d+)*\b"
 )
+# Wall-clock deadline (time.monotonic) of the request that the current
+# worker thread sends. The response hook reads it between body chunks.
+_request_deadline = threading.local()
 # Sent as the API key when none is configured. Local servers ignore it, and
 # it keeps the client from reading OPENAI_API_KEY, which belongs to another
 # provider, and sending it to this base URL.
@@ -213,6 +228,9 @@ class LlmEngine:
             api_key=key,
             max_retries=0,
             timeout=config.timeout,
+            http_client=openai.DefaultHttpxClient(
+                event_hooks={"response": [_limit_body_time]}
+            ),
         )
 
     def summarize(self, text: str, max_chars: int = 400) -> tuple[str, EngineRun]:
@@ -326,17 +344,23 @@ class LlmEngine:
         options: dict[str, Any] = {}
         if json_mode:
             options["response_format"] = {"type": "json_object"}
-        try:
-            # NOTE: max_tokens is the field that most OpenAI-compatible
-            # servers read. OpenAI's reasoning models reject it and want
-            # max_completion_tokens, so they return HTTP 400 (bad-request).
-            completion = self._client.chat.completions.create(
+
+        # NOTE: max_tokens is the field that most OpenAI-compatible servers
+        # read. OpenAI's reasoning models reject it and want
+        # max_completion_tokens, so they return HTTP 400 (bad-request).
+        def create() -> Any:
+            return self._client.chat.completions.create(
                 model=self.config.model,
                 messages=messages,  # type: ignore[arg-type]
                 max_tokens=self.config.max_tokens,
                 timeout=remaining,
                 **options,
             )
+
+        try:
+            completion = _call_with_deadline(create, remaining, self.name)
+        except LlmFailure:
+            raise
         except openai.APIError as exc:
             raise classify_error(exc) from None
         except ValueError:
@@ -349,6 +373,73 @@ class LlmEngine:
             )
             raise LlmFailure("client-error") from None
         return reply_text(completion)
+
+
+def _call_with_deadline(call: Callable[[], T], seconds: float, name: str) -> T:
+    """Run `call` in a daemon thread and wait at most `seconds` for its result.
+
+    httpx timeouts apply to each read, so a server that sends one byte at a
+    time never trips them. The wait here bounds the whole request.
+
+    Raises:
+        LlmFailure: ``timeout`` when `call` has not returned in time.
+        Exception: Whatever `call` raised.
+    """
+    outcome: dict[str, Any] = {}
+    done = threading.Event()
+
+    def work() -> None:
+        _request_deadline.value = time.monotonic() + seconds
+        try:
+            outcome["value"] = call()
+        except Exception as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    # A daemon thread, because an abandoned request must not keep the
+    # process alive at exit.
+    worker = threading.Thread(target=work, name="vpm-llm-request", daemon=True)
+    worker.start()
+    if not done.wait(seconds):
+        # NOTE: the abandoned request goes on in its thread and keeps its
+        # connection until _limit_body_time stops reading the body or the
+        # server closes. A server that sends its headers one byte at a time
+        # holds the thread until it stops or pauses for longer than the
+        # per-read timeout. The server may still bill the tokens it generates.
+        log.info("%s: no reply within %.1f s; request abandoned", name, seconds)
+        raise LlmFailure("timeout")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def _limit_body_time(response: Any) -> None:
+    """Stop reading a response body once the request's deadline has passed.
+
+    An httpx response hook: it runs after the headers arrive and before the
+    client reads the body, and wraps the body stream.
+    """
+    deadline = getattr(_request_deadline, "value", None)
+    if deadline is not None:
+        response.stream = _DeadlineStream(response.stream, deadline)
+
+
+class _DeadlineStream(_http.SyncByteStream):  # type: ignore[misc]
+    """A response body stream that raises ``ReadTimeout`` after a deadline."""
+
+    def __init__(self, stream: Any, deadline: float) -> None:
+        self._stream = stream
+        self._deadline = deadline
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._stream:
+            if time.monotonic() > self._deadline:
+                raise _http.ReadTimeout("the llm_timeout budget ran out mid-body")
+            yield chunk
+
+    def close(self) -> None:
+        self._stream.close()
 
 
 def _messages(system: str, user: str) -> list[dict[str, str]]:

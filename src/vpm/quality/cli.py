@@ -24,10 +24,10 @@ from rich.markup import escape
 from vpm.engines.base import Engine
 from vpm.engines.llm import engine_for
 from vpm.errors import UserError, VpmError
-from vpm.model import ChatMessage, Problem, SessionDigest
+from vpm.model import ChatMessage, EngineRun, Problem, SessionDigest
 from vpm.pipeline import Layout
-from vpm.quality.digest import digest_messages, digest_turns
-from vpm.quality.items import parse_item, read_items
+from vpm.quality.digest import RecordingEngine, digest_messages, digest_turns
+from vpm.quality.items import decode_lines, parse_item, read_items
 from vpm.quality.report import write_report
 from vpm.quality.score import QualityReport, score_set
 from vpm.settings import Settings, load_settings
@@ -84,39 +84,54 @@ def summarize(
 
     Prints the summary (at most summary_max_chars, 400 by default) and the
     decisions, open questions, todos and risks. The engine is chosen by the
-    VPM_* variables and ./vpm.toml. With --jsonl, lines that
-    cannot be read are reported on stderr with their line number and
-    skipped, and the exit status is 1.
+    VPM_* variables and ./vpm.toml. The JSON output names the engine of the
+    summary (summary_run) and of the extractions (extraction_run). With
+    --jsonl, lines that cannot be read, invalid UTF-8 included, are reported
+    on stderr with their line number and skipped, and the exit status is 1.
 
     Example: vpm summarize logs/chat/2026-11-19.jsonl --format json
     """
     with _user_errors():
         settings = load_settings(Path.cwd())
         engine = engine_for(settings)
-        data = _read_source(source)
+        data = _read_bytes(source)
         if jsonl:
-            skipped = _summarize_lines(data, source, settings, engine)
+            text, problems = decode_lines(data, _display_name(source))
+            _warn(problems)
+            skipped = len(problems) + _summarize_lines(text, source, settings, engine)
         else:
-            _summarize_log(data, source, settings, engine, output_format)
+            text = _decode(data, source)
+            _summarize_log(text, source, settings, engine, output_format)
             skipped = 0
     if skipped:
         raise typer.Exit(1)
 
 
-def _read_source(source: str) -> str:
-    """Read a file or stdin as UTF-8 text.
+def _read_bytes(source: str) -> bytes:
+    """Read a file, or stdin for ``-``.
 
     Raises:
-        UserError: The file is missing, unreadable or not UTF-8.
+        UserError: The file is missing or unreadable.
     """
-    name = "stdin" if source == STDIN else source
     try:
-        data = sys.stdin.buffer.read() if source == STDIN else Path(source).read_bytes()
+        if source == STDIN:
+            return sys.stdin.buffer.read()
+        return Path(source).read_bytes()
     except OSError as exc:
+        name = _display_name(source)
         raise UserError(f"cannot read {name}: {exc.strerror or exc}") from None
+
+
+def _decode(data: bytes, source: str) -> str:
+    """Decode a whole chat log or transcript as UTF-8.
+
+    Raises:
+        UserError: The data is not UTF-8.
+    """
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        name = _display_name(source)
         raise UserError(f"{name} is not UTF-8 text (byte {exc.start})") from None
 
 
@@ -131,11 +146,12 @@ def _summarize_log(
     _warn(problems)
     if not messages:
         raise UserError(f"{_display_name(source)} contains no messages to summarize")
-    digest = digest_messages(messages, settings, engine)
+    recorder = RecordingEngine(engine)
+    digest = digest_messages(messages, settings, recorder)
     if output_format is OutputFormat.json:
-        _print_json(_result(digest))
+        _print_json(_result(digest, recorder))
         return
-    _print_digest(digest)
+    _print_digest(digest, recorder)
 
 
 def _read_chat(data: str, source: str) -> tuple[list[ChatMessage], list[Problem]]:
@@ -167,24 +183,54 @@ def _summarize_lines(data: str, source: str, settings: Settings, engine: Engine)
             _warn([Problem(path=_display_name(source), line=number, message=str(exc))])
             skipped += 1
             continue
-        digest = digest_turns(item.turns, settings, engine, session_id=item.id)
-        result = {"line": number, "id": item.id, **_result(digest)}
+        recorder = RecordingEngine(engine)
+        digest = digest_turns(item.turns, settings, recorder, session_id=item.id)
+        result = {"line": number, "id": item.id, **_result(digest, recorder)}
         sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
         sys.stdout.flush()
     return skipped
 
 
-def _result(digest: SessionDigest) -> dict[str, Any]:
+def _result(digest: SessionDigest, recorder: RecordingEngine) -> dict[str, Any]:
+    """Build the JSON result of one digest.
+
+    `engine`, `fallback` and `reason` describe the digest as a whole: the
+    engine of its last call, and the first fallback of any call. The two
+    `*_run` objects separate the summary from the extractions.
+    """
     return {
         "summary": digest.summary,
         "extractions": digest.extractions.model_dump(),
         "engine": digest.run.engine,
         "fallback": digest.run.fallback,
         "reason": digest.run.reason,
+        "summary_run": _task_run(recorder, "summarize"),
+        "extraction_run": _task_run(recorder, "extract"),
     }
 
 
-def _print_digest(digest: SessionDigest) -> None:
+def _task_run(recorder: RecordingEngine, task: str) -> dict[str, Any]:
+    """Fold the engine calls of one task into one record with call counts.
+
+    A long text is summarized window by window, so one task can make many
+    calls, of which only some may fall back.
+    """
+    runs = [run for name, run in recorder.runs if name == task]
+    fallbacks = [run for run in runs if run.fallback]
+    combined = EngineRun(
+        engine=runs[-1].engine if runs else recorder.name,
+        fallback=bool(fallbacks),
+        reason=fallbacks[0].reason if fallbacks else None,
+        duration_ms=sum(run.duration_ms for run in runs),
+    )
+    return {
+        **combined.model_dump(),
+        "calls": len(runs),
+        "fallback_calls": len(fallbacks),
+    }
+
+
+def _print_digest(digest: SessionDigest, recorder: RecordingEngine) -> None:
     console.print(escape(digest.summary))
     headings = {
         "decisions": "Decisions",
@@ -198,12 +244,34 @@ def _print_digest(digest: SessionDigest) -> None:
             console.print(f"\n{heading}:")
             for item in items:
                 console.print(f"- {escape(item)}")
-    if digest.run.fallback:
-        # A fallback is reported, never hidden, but stdout keeps only results.
-        err_console.print(
-            f"Warning: the LLM failed ({digest.run.reason}); "
-            "the offline engine wrote this summary."
-        )
+    # A fallback is reported, never hidden, but stdout keeps only results.
+    parts = {
+        "summary": _task_run(recorder, "summarize"),
+        "extractions": _task_run(recorder, "extract"),
+    }
+    for part, run in parts.items():
+        if run["fallback"]:
+            err_console.print(f"Warning: {escape(_fallback_text(part, run, parts))}")
+
+
+def _fallback_text(
+    part: str, run: dict[str, Any], parts: dict[str, dict[str, Any]]
+) -> str:
+    """Describe the fallback of one part and name the engine of the other."""
+    pronoun = "it" if part == "summary" else "them"
+    if run["fallback_calls"] < run["calls"]:
+        written = f"{run['fallback_calls']} of its {run['calls']} engine calls"
+    else:
+        written = pronoun
+    text = (
+        f"the LLM failed on the {part} ({run['reason']}); "
+        f"the offline engine wrote {written}."
+    )
+    for other, other_run in parts.items():
+        if other != part and not other_run["fallback"] and other_run["calls"]:
+            verb = "is" if other == "summary" else "are"
+            text += f" The {other} {verb} from {other_run['engine']}."
+    return text
 
 
 def quality(
@@ -245,15 +313,18 @@ def quality(
     Writes reports/vpm/quality.json and quality.md (DIR/reports with --out)
     with ROUGE-L (F1, precision, recall), the share of summaries within
     --max-chars and the share of valid JSON extractions, per item and
-    overall, with the engine of each.
+    overall, with the engine of each. Lines of the set that cannot be read
+    are reported and skipped, and then the exit status is 1.
 
     Example: vpm quality . --min-rouge-l 0.3
     """
     with _user_errors():
         layout = Layout.for_project(project, out)
         set_path = reference_set or layout.project / DEFAULT_SET
-        items, problems = read_items(_read_set(set_path), str(set_path), True)
-        _warn(problems)
+        text, problems = decode_lines(_read_set(set_path), str(set_path))
+        items, item_problems = read_items(text, str(set_path), True)
+        problems += item_problems
+        _warn(sorted(problems, key=lambda problem: problem.line or 0))
         if not items:
             raise UserError(f"{set_path} contains no items with text and reference")
         settings = load_settings(layout.project)
@@ -264,6 +335,7 @@ def quality(
             set_name=str(set_path),
             max_chars=max_chars,
             min_rouge_l=min_rouge_l,
+            skipped_lines=len(problems),
         )
         json_path, markdown_path = write_report(report, layout.reports_dir)
     if output_format is OutputFormat.json:
@@ -274,13 +346,13 @@ def quality(
         raise typer.Exit(1)
 
 
-def _read_set(path: Path) -> str:
+def _read_set(path: Path) -> bytes:
     if not path.is_file():
         raise UserError(
             f"reference set not found: {path}; pass --set FILE (JSONL with text "
             "and reference fields)"
         )
-    return _read_source(str(path))
+    return _read_bytes(str(path))
 
 
 def _print_quality(report: QualityReport, markdown_path: Path) -> None:
@@ -297,8 +369,13 @@ def _print_quality(report: QualityReport, markdown_path: Path) -> None:
     )
     engines = ", ".join(f"{name} × {count}" for name, count in report.engines.items())
     console.print(f"Engines: {engines}; fell back: {report.fallbacks}")
+    if report.skipped_lines:
+        console.print(
+            f"Skipped lines: {report.skipped_lines}; the run fails until every "
+            "line of the set can be scored"
+        )
     if report.min_rouge_l is not None:
-        verdict = "passed" if report.passed else "failed"
+        verdict = "passed" if report.rouge_l_passed else "failed"
         console.print(f"Gate F1 ≥ {report.min_rouge_l:.3f}: {verdict}")
     console.print(f"Report: {markdown_path}")
 

@@ -13,8 +13,8 @@ the start of a line are removed. The reference digest, when a set has one, is
 ``reference`` or ``digest_expected``. The item id is ``id`` when present,
 otherwise the line number.
 
-A line that cannot be read becomes a `Problem` with its line number, and
-the other lines are still read.
+A line that cannot be read, invalid UTF-8 included, becomes a `Problem`
+with its line number, and the other lines are still read.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ _SPEAKER = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 REFERENCE_FIELDS = ("reference", "digest_expected")
+_UTF8_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,27 @@ class Item:
     @property
     def text(self) -> str:
         return "\n\n".join(self.turns)
+
+
+def decode_lines(data: bytes, source: str) -> tuple[str, list[Problem]]:
+    """Decode JSONL bytes line by line as UTF-8.
+
+    A line that is not UTF-8 becomes a `Problem` and an empty line in the
+    returned text, so the other lines keep their line numbers. A byte order
+    mark at the start is dropped.
+    """
+    if data.startswith(_UTF8_BOM):
+        data = data[len(_UTF8_BOM) :]
+    lines: list[str] = []
+    problems: list[Problem] = []
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        try:
+            lines.append(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            message = f"invalid UTF-8 at byte {exc.start} of the line; line skipped"
+            problems.append(Problem(path=source, line=number, message=message))
+            lines.append("")
+    return "\n".join(lines), problems
 
 
 def read_items(

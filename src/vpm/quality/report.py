@@ -69,8 +69,13 @@ def _overall_lines(report: QualityReport) -> list[str]:
         lines.append(
             f"- {language}: {score.items} items, ROUGE-L F1 {score.rouge_l.f1:.3f}"
         )
+    if report.skipped_lines:
+        lines.append(
+            f"- Lines of the set skipped: **{report.skipped_lines}**, so the run "
+            "**FAILED**"
+        )
     if report.min_rouge_l is not None:
-        verdict = "passed" if report.passed else "FAILED"
+        verdict = "passed" if report.rouge_l_passed else "FAILED"
         lines.append(f"- Gate: mean F1 ≥ {report.min_rouge_l:.3f}: **{verdict}**")
     return lines
 

@@ -80,7 +80,16 @@ class QualityReport(BaseModel):
     engines: dict[str, int] = Field(description="Items per engine.")
     fallbacks: int = Field(description="Items where an engine call fell back.")
     by_language: dict[str, LanguageScore] = Field(default_factory=dict)
-    passed: bool = Field(description="False if the mean F1 is under min_rouge_l.")
+    skipped_lines: int = Field(
+        default=0, description="Lines of the set that could not be read or scored."
+    )
+    rouge_l_passed: bool = Field(
+        default=True, description="False if the mean F1 is under min_rouge_l."
+    )
+    passed: bool = Field(
+        description="False if the mean F1 is under min_rouge_l or any line of "
+        "the set was skipped, because a partial set can hide a regression."
+    )
     scores: list[ItemScore]
 
 
@@ -115,10 +124,16 @@ def score_set(
     set_name: str,
     max_chars: int = 400,
     min_rouge_l: float | None = None,
+    skipped_lines: int = 0,
 ) -> QualityReport:
-    """Score every item and aggregate; `passed` applies the ROUGE-L bar."""
+    """Score every item and aggregate.
+
+    `passed` applies the ROUGE-L bar and fails when `skipped_lines`, the
+    lines of the set that were not read into `items`, is above zero.
+    """
     scores = [score_item(item, settings, engine, max_chars) for item in items]
     overall = mean_rouge(scores)
+    rouge_l_passed = min_rouge_l is None or overall.f1 >= min_rouge_l
     return QualityReport(
         set=set_name,
         items=len(scores),
@@ -130,7 +145,9 @@ def score_set(
         engines=dict(sorted(Counter(s.engine for s in scores).items())),
         fallbacks=sum(s.fallback for s in scores),
         by_language=_by_language(scores),
-        passed=min_rouge_l is None or overall.f1 >= min_rouge_l,
+        skipped_lines=skipped_lines,
+        rouge_l_passed=rouge_l_passed,
+        passed=rouge_l_passed and skipped_lines == 0,
         scores=scores,
     )
 

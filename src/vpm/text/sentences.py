@@ -32,6 +32,7 @@ SentenceKind = Literal["heading", "item", "text"]
 
 _FULL_STOPS = "。！？．｡"
 _LATIN_STOPS = ".!?"
+_STOP_MARK = re.compile(f"[{re.escape(_FULL_STOPS + _LATIN_STOPS)}]")
 # Closing brackets and quotes that may follow an end mark inside a sentence.
 CLOSING_MARKS = "\"')]}」』）】〕〉》”’"
 # Abbreviations whose final period does not end a sentence, written in lower
@@ -237,6 +238,11 @@ def _sentence_bounds(text: str) -> list[tuple[int, int]]:
     start = 0
     index = 0
     while index < len(text):
+        # Only a stop mark can end a sentence, so the scan jumps to the next.
+        mark = _STOP_MARK.search(text, index)
+        if mark is None:
+            break
+        index = mark.start()
         end = _end_of_sentence(text, start, index)
         if end is None:
             index += 1

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 # Code point ranges whose characters are tokens one by one.
 _CJK_RANGES = (
@@ -58,9 +59,17 @@ class Token:
     end: int
 
 
+@lru_cache(maxsize=65536)
 def is_cjk(char: str) -> bool:
     """Return True if `char` is a Han, kana or Hangul character."""
     return _CJK_CHAR.fullmatch(char) is not None
+
+
+# A text repeats the same characters and words many times, so the cache
+# skips most NFKC calls.
+@lru_cache(maxsize=65536)
+def _normalize(token: str) -> str:
+    return unicodedata.normalize("NFKC", token).casefold()
 
 
 def tokenize_with_spans(text: str) -> list[Token]:
@@ -70,16 +79,21 @@ def tokenize_with_spans(text: str) -> list[Token]:
     one, and everything else (spaces, punctuation, symbols) separates.
     """
     return [
-        Token(unicodedata.normalize("NFKC", match.group()).casefold(), *match.span())
+        Token(_normalize(match.group()), *match.span())
         for match in _TOKEN.finditer(text)
     ]
 
 
+def token_spans(text: str) -> list[tuple[int, int]]:
+    """Return the (start, end) offsets of each token of `text`, not normalized."""
+    return [match.span() for match in _TOKEN.finditer(text)]
+
+
 def tokenize(text: str) -> list[str]:
     """Split `text` into normalized tokens; see the module docstring."""
-    return [token.text for token in tokenize_with_spans(text)]
+    return [_normalize(token) for token in _TOKEN.findall(text)]
 
 
 def count_tokens(text: str) -> int:
     """Return the number of tokens in `text`."""
-    return len(tokenize_with_spans(text))
+    return sum(1 for _match in _TOKEN.finditer(text))

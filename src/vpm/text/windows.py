@@ -11,7 +11,7 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 
 from vpm.text.sentences import sentence_spans
-from vpm.text.tokens import tokenize_with_spans
+from vpm.text.tokens import token_spans
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,18 +63,18 @@ def window_ranges(count: int, size: int, overlap: int) -> list[tuple[int, int]]:
 def split_windows(text: str, size: int, overlap: int) -> list[Window]:
     """Split `text` into windows of `size` tokens sharing `overlap` tokens.
 
-    Tokens come from `vpm.text.tokens.tokenize_with_spans`. A window's text
-    runs from its first token to its last, so the punctuation between
-    tokens is kept. Text without tokens gives no windows.
+    Tokens are those of `vpm.text.tokens.tokenize`. A window's text runs
+    from its first token to its last, so the punctuation between tokens is
+    kept. Text without tokens gives no windows.
 
     Raises:
         ValueError: The sizes are invalid; see `window_ranges`.
     """
-    tokens = tokenize_with_spans(text)
+    spans = token_spans(text)
     windows = []
-    for index, (first, last) in enumerate(window_ranges(len(tokens), size, overlap)):
-        start = tokens[first].start
-        end = tokens[last - 1].end
+    for index, (first, last) in enumerate(window_ranges(len(spans), size, overlap)):
+        start = spans[first][0]
+        end = spans[last - 1][1]
         windows.append(Window(index, first, last, start, end, text[start:end]))
     return windows
 
