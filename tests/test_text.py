@@ -319,3 +319,13 @@ def test_widen_to_sentences_takes_whole_sentences():
         "次は実装です。",
     ]
     assert [w.token_start for w in widened] == [0, 3, 6, 9]
+
+
+def test_widen_to_sentences_is_bounded_without_sentence_ends():
+    text = "あ" * 5000
+    windows = split_windows(text, size=1000, overlap=100)
+
+    widened = widen_to_sentences(text, windows)
+
+    assert len(widened) == len(windows)
+    assert max(len(w.text) for w in widened) <= 3000

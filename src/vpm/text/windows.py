@@ -35,6 +35,10 @@ class Window:
     text: str
 
 
+# Characters an edge may always move, so ordinary sentences stay whole.
+MIN_REACH = 400
+
+
 def window_ranges(count: int, size: int, overlap: int) -> list[tuple[int, int]]:
     """Return (start, end) index pairs that cover `count` items in windows.
 
@@ -85,18 +89,24 @@ def widen_to_sentences(text: str, windows: list[Window]) -> list[Window]:
     A window's edges usually fall inside a sentence. A summarizer that
     picks whole sentences would then quote a fragment, so the first and
     last sentence touched are taken whole. Token indices are unchanged.
+
+    An edge moves by at most the window's own length (or MIN_REACH
+    characters for short windows): in text with no
+    sentence end for a long stretch, every window would otherwise grow to
+    that whole stretch and the work would grow with the square of its size.
     """
     sentences = sentence_spans(text)
     starts = [sentence.start for sentence in sentences]
     widened = []
     for window in windows:
         start, end = window.start, window.end
+        reach = max(end - start, MIN_REACH)
         first = bisect_right(starts, start) - 1
         if first >= 0 and start < sentences[first].end:
-            start = sentences[first].start
+            start = max(sentences[first].start, start - reach)
         last = bisect_left(starts, end) - 1
         if last >= 0 and end < sentences[last].end:
-            end = sentences[last].end
+            end = min(sentences[last].end, end + reach)
         widened.append(_with_span(text, window, start, end))
     return widened
 
