@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import sqlite3
 import threading
 import time
@@ -12,9 +13,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr, ValidationError
 from typer.testing import CliRunner
 
-from api_helpers import running_service, service_settings
+from api_helpers import LiveServer, running_service, service_settings
+from vpm.api.app import create_app
+from vpm.api.config import ServiceSettings
+from vpm.api.projects import open_projects
 from vpm.cli import app as cli_app
 from vpm.model import EngineRun
 from vpm.pipeline import run_cycle
@@ -783,3 +788,360 @@ def test_store_failure_is_json_500_with_trace_id(service):
     assert response.json()["error"] == "internal-error"
     assert "broken-store" in response.json()["detail"]
     assert response.headers["x-trace-id"] == "broken-store"
+
+
+# input hygiene
+
+
+def test_task_lone_surrogate_is_422(service):
+    client, project = service
+
+    response = client.post(
+        "/api/v1/tasks",
+        content=b'{"title": "a\\ud800b"}',
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 422
+    assert response.json()["error"] == "invalid-request"
+    assert read_db(project, "SELECT count(*) FROM tasks") == [(0,)]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"title": "a\x00b"},
+        {"title": "a\x1b[31mb"},
+        {"title": "a\tb"},
+        {"title": "a\nb"},
+        {"title": "a\u0085b"},
+        {"detail": "x\x00y"},
+        {"detail": "x\x7fy"},
+        {"detail": "x\ry"},
+        {"tags": ["a\x00b"]},
+    ],
+    ids=[
+        "title-nul",
+        "title-escape",
+        "title-tab",
+        "title-newline",
+        "title-c1",
+        "detail-nul",
+        "detail-del",
+        "detail-lone-cr",
+        "tag-nul",
+    ],
+)
+def test_task_control_characters_are_422(service, values):
+    client, project = service
+
+    response = client.post("/api/v1/tasks", json=task_body(**values))
+    page = client.get("/")
+
+    assert response.status_code == 422
+    assert response.json()["error"] == "invalid-request"
+    assert "control character" in json.dumps(response.json()["detail"])
+    assert read_db(project, "SELECT count(*) FROM tasks") == [(0,)]
+    assert "\x00" not in page.text
+
+
+def test_task_detail_keeps_tab_and_newline(service):
+    client, project = service
+    detail = "step 1\n\tcurl /healthz\r\nstep 2"
+
+    response = client.post("/api/v1/tasks", json=task_body(detail=detail))
+
+    assert response.status_code == 201
+    stored = read_db(project, "SELECT detail FROM tasks")
+    assert stored == [("step 1\n\tcurl /healthz\nstep 2",)]
+
+
+def test_task_invalid_utf8_body_is_400(service):
+    client, _project = service
+
+    response = client.post(
+        "/api/v1/tasks",
+        content=b'{"title": "\xff"}',
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "bad-request"
+
+
+def test_tasks_limit_zero_is_422(service):
+    client, _project = service
+
+    response = client.get("/api/v1/tasks", params={"limit": 0})
+
+    assert response.status_code == 422
+    assert response.json()["error"] == "invalid-request"
+
+
+@pytest.mark.parametrize("msg", ["", "  ", "\t\n"], ids=["empty", "spaces", "blank"])
+def test_ask_blank_message_is_422(service, msg):
+    client, _project = service
+
+    response = client.get("/api/v1/ask", params={"msg": msg})
+
+    assert response.status_code == 422
+    assert response.json()["error"] == "invalid-request"
+
+
+def test_ask_message_is_stripped(service):
+    client, _project = service
+
+    response = client.get("/api/v1/ask", params={"msg": "  next move?  "})
+
+    assert response.status_code == 200
+    assert response.json()["question"] == "next move?"
+
+
+# empty tokens
+
+
+@pytest.mark.parametrize("token", ["", "   "], ids=["empty", "blank"])
+def test_settings_reject_empty_token(token):
+    with pytest.raises(ValidationError, match="VPM_API_TOKEN"):
+        service_settings(token=token)
+
+
+def test_settings_strip_token_whitespace():
+    settings = service_settings(token=f" {TOKEN}\n")
+
+    assert settings.token.get_secret_value() == TOKEN
+
+
+def raw_post_status(port: int, path: str, headers: bytes, body: bytes) -> int:
+    """Send one HTTP/1.1 POST byte for byte and return the response status.
+
+    httpx refuses header values with trailing spaces, such as `Bearer `.
+    """
+    request = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode()
+        + headers
+        + b"Content-Type: application/json\r\n"
+        + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+        + body
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(request)
+        status_line = sock.makefile("rb").readline()
+    return int(status_line.split()[1])
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [b"Bearer ", b"Bearer", b"Bearer    ", b"bearer \t"],
+    ids=["space", "bare", "spaces", "tab"],
+)
+def test_auth_empty_bearer_never_accepted(example: Path, authorization):
+    # model_construct skips validation, so the settings hold the empty token
+    # that validation rejects.
+    settings = ServiceSettings.model_construct(
+        **{**service_settings().model_dump(), "token": SecretStr("")}
+    )
+    body = json.dumps(task_body()).encode()
+    with running_service([example], settings) as (server, projects):
+        status = raw_post_status(
+            server.port,
+            "/api/v1/tasks",
+            b"Authorization: " + authorization + b"\r\n",
+            body,
+        )
+
+    assert status == 401
+    assert read_db(projects[0], "SELECT count(*) FROM tasks") == [(0,)]
+
+
+# metric labels
+
+
+def test_metrics_unknown_methods_labelled_other(service):
+    client, _project = service
+    methods = ["RANDOM" + "X" * 34, "FOOBAR", "PROPFIND"]
+    for method in methods:
+        client.request(method, "/x")
+    client.request("BREW", "/api/v1/status")
+
+    text = client.get("/metrics").text
+
+    for method in [*methods, "BREW"]:
+        assert method not in text
+    assert (
+        'vpm_http_requests_total{method="other",route="unmatched",status="404"} 3.0'
+        in text
+    )
+    assert (
+        'vpm_http_requests_total{method="other",route="/api/v1/status",status="405"} '
+        "1.0" in text
+    )
+
+
+def test_metrics_rejected_requests_keep_route(service):
+    client, _project = service
+    too_large = client.post("/api/v1/tasks", json=task_body(detail="x" * 70_000))
+    bad_trace = client.get("/api/v1/status", headers={"X-Trace-Id": "bad id"})
+    wrong_method = client.delete("/api/v1/tasks")
+    missing = client.get("/no/such/page")
+
+    text = client.get("/metrics").text
+
+    assert too_large.status_code == 413
+    assert bad_trace.status_code == 400
+    assert wrong_method.status_code == 405
+    assert missing.status_code == 404
+    assert (
+        'vpm_http_requests_total{method="POST",route="/api/v1/tasks",status="413"} 1.0'
+        in text
+    )
+    assert (
+        'vpm_http_requests_total{method="GET",route="/api/v1/status",status="400"} 1.0'
+        in text
+    )
+    assert (
+        'vpm_http_requests_total{method="DELETE",route="/api/v1/tasks",status="405"} '
+        "1.0" in text
+    )
+    assert (
+        'vpm_http_requests_total{method="GET",route="unmatched",status="404"} 1.0'
+        in text
+    )
+    assert 'route="unmatched",status="413"' not in text
+    assert 'route="unmatched",status="400"' not in text
+
+
+# server paths
+
+
+def test_projects_hide_server_paths(service):
+    client, project = service
+
+    response = client.get("/api/v1/projects")
+
+    assert response.status_code == 200
+    assert response.json() == {"projects": [{"id": "demo", "reports": "reports/vpm"}]}
+    assert str(project.layout.project) not in response.text
+
+
+def test_projects_show_paths_when_setting_on(example: Path):
+    settings = service_settings(expose_paths=True)
+    with running_service([example], settings) as (server, projects):
+        listed = httpx.get(f"{server.url}/api/v1/projects", trust_env=False).json()
+        page = httpx.get(f"{server.url}/", trust_env=False).text
+
+    entry = listed["projects"][0]
+    assert entry["path"] == str(projects[0].layout.project)
+    assert entry["reports"] == str(projects[0].layout.reports_dir)
+    assert str(projects[0].layout.project) in page
+
+
+def test_dashboard_hides_server_path(service):
+    client, project = service
+
+    page = client.get("/")
+
+    assert page.status_code == 200
+    assert str(project.layout.project) not in page.text
+
+
+def test_readyz_problem_hides_server_path(service):
+    client, project = service
+    project.layout.project.rename(project.layout.project.with_name("moved"))
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 503
+    assert str(project.layout.project) not in response.text
+
+
+def test_outputs_outside_project_hide_paths(example: Path, tmp_path: Path):
+    out = tmp_path / "outputs"
+    projects = open_projects([example], out)
+    server = LiveServer(create_app(projects, service_settings())).start()
+    try:
+        with httpx.Client(base_url=server.url, trust_env=False, timeout=30) as client:
+            task = client.post("/api/v1/tasks", json=task_body())
+            cycle = client.post("/api/v1/cycle", params={"wait": "true"})
+            listed = client.get("/api/v1/projects")
+    finally:
+        server.stop()
+
+    assert task.status_code == 201
+    assert task.json()["evidence"] is None
+    assert cycle.json()["status"] == "succeeded"
+    assert cycle.json()["report"] is None
+    assert listed.json() == {"projects": [{"id": "demo", "reports": None}]}
+    for response in (task, cycle, listed):
+        assert str(tmp_path) not in response.text
+
+
+# slow engines
+
+
+class BlockingEngine:
+    """An engine whose `word` blocks until the test releases it."""
+
+    name = "llm:blocking"
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.entered = 0
+        self.lock = threading.Lock()
+
+    def word(self, instruction, draft):
+        with self.lock:
+            self.entered += 1
+        self.release.wait(timeout=60)
+        return draft, EngineRun(engine="llm:blocking", fallback=False, reason=None)
+
+
+def test_ask_slow_engine_leaves_readyz_and_status_free(example: Path):
+    engine = BlockingEngine()
+    settings = service_settings(ask_workers=2, ask_queue=2)
+    asks = 45
+    responses: list[httpx.Response] = []
+
+    with running_service([example], settings) as (server, projects):
+        projects[0].engine = engine
+        httpx.get(f"{server.url}/api/v1/status", trust_env=False)
+
+        def ask():
+            response = httpx.get(
+                f"{server.url}/api/v1/ask",
+                params={"msg": "status?"},
+                trust_env=False,
+                timeout=60,
+            )
+            responses.append(response)
+
+        threads = [threading.Thread(target=ask) for _ in range(asks)]
+        try:
+            for thread in threads:
+                thread.start()
+            deadline = time.monotonic() + 15
+            while engine.entered + len(responses) < 40:
+                assert time.monotonic() < deadline, "the ask requests did not arrive"
+                time.sleep(0.02)
+            with httpx.Client(base_url=server.url, trust_env=False, timeout=5) as c:
+                ready = c.get("/readyz")
+                status = c.get("/api/v1/status")
+                listed = c.get("/api/v1/projects")
+        finally:
+            engine.release.set()
+            for thread in threads:
+                thread.join(timeout=60)
+        metrics = httpx.get(f"{server.url}/metrics", trust_env=False).text
+
+    assert ready.status_code == 200
+    assert status.status_code == 200
+    assert listed.status_code == 200
+    assert engine.entered == 4
+    answered = [r for r in responses if r.status_code == 200]
+    busy = [r for r in responses if r.status_code == 503]
+    assert len(answered) == 4
+    assert len(busy) == asks - 4
+    assert busy[0].json()["error"] == "ask-busy"
+    assert int(busy[0].headers["retry-after"]) > 0
+    assert busy[0].headers["x-trace-id"]
+    assert 'route="/api/v1/ask",status="503"' in metrics

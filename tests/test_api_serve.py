@@ -125,3 +125,26 @@ def test_serve_missing_folder_exits_2(tmp_path: Path):
 
     assert result.returncode == 2
     assert "project folder not found" in result.stderr
+
+
+@pytest.mark.parametrize("token", ["", "  "], ids=["empty", "blank"])
+def test_serve_empty_token_exits_2(example: Path, token):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from vpm.cli import main; main()",
+            "serve",
+            str(example),
+            "--port",
+            str(free_port()),
+        ],
+        env={**os.environ, "VPM_API_TOKEN": token},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "Error: VPM_API_TOKEN is set but empty" in result.stderr

@@ -136,3 +136,18 @@ def test_setting_outside_project_is_rejected(example: Path):
     assert "state_file" in result.output
     assert "outside the project" in result.output
     assert not (example / ".vpm").exists()
+
+
+def test_status_sees_cycle_while_store_is_open(example: Path):
+    from vpm.store import open_store
+
+    invoke("cycle", str(example))
+    store = open_store(None, example / ".vpm")
+    try:
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql("UPDATE cycles SET finished_at = 'later'")
+        result = invoke("status", str(example), "--format", "json")
+    finally:
+        store.close()
+
+    assert json.loads(result.output)["last_cycle"]["finished_at"] == "later"

@@ -223,3 +223,49 @@ def test_probe_command_sends_headers(example: Path):
 
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["successes"] == 4
+
+
+# invalid arguments and empty results
+
+
+@pytest.mark.parametrize(
+    "extra", [[], ["--allow-remote"]], ids=["loopback-only", "allow-remote"]
+)
+def test_probe_command_port_out_of_range_exits_2(extra):
+    result = CliRunner().invoke(
+        cli_app, ["probe", "http://127.0.0.1:99999/", "-n", "1", *extra]
+    )
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: invalid URL")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("timeout", ["0", "-1", "nan"])
+def test_probe_command_rejects_timeout(timeout):
+    result = CliRunner().invoke(
+        cli_app, ["probe", "http://127.0.0.1:1/", "-n", "1", "--timeout", timeout]
+    )
+
+    assert result.exit_code == 2
+    assert "--timeout" in result.stderr
+
+
+def test_probe_latency_not_available_without_responses():
+    report = run_probe(f"http://127.0.0.1:{closed_port()}/", requests=3, concurrency=1)
+
+    text = render_markdown(report)
+
+    assert report.latency_ms == {"p50": None, "p95": None, "p99": None, "max": None}
+    assert "Latency p50 / p95 / p99: n/a" in text
+    assert "0.0" not in text.split("Latency", 1)[1].splitlines()[0]
+
+
+def test_probe_command_json_latency_null_without_responses():
+    url = f"http://127.0.0.1:{closed_port()}/"
+
+    result = CliRunner().invoke(cli_app, ["probe", url, "-n", "2", "--json"])
+
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["latency_ms"]["p50"] is None

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from vpm.engines.llm import engine_for
+from vpm.engines.select import engine_for
 from vpm.errors import ProjectNotFound, StateNotFound, UserError
 from vpm.fsio import ensure_data_dir
 from vpm.model import Problem

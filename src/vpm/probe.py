@@ -29,6 +29,7 @@ log = logging.getLogger("vpm")
 
 MAX_REQUESTS = 1_000_000
 MAX_CONCURRENCY = 1024
+LATENCY_KEYS = ("p50", "p95", "p99", "max")
 
 
 class RemoteTargetRejected(UserError):
@@ -48,7 +49,8 @@ class ProbeReport:
     errors: int = 0
     status_counts: dict[str, int] = field(default_factory=dict)
     error_kinds: dict[str, int] = field(default_factory=dict)
-    latency_ms: dict[str, float] = field(default_factory=dict)
+    # None when no request got a response, so there is nothing to measure.
+    latency_ms: dict[str, float | None] = field(default_factory=dict)
     requests_per_second: float = 0.0
     fallback_responses: int = 0
     fallback_share: float = 0.0
@@ -64,10 +66,16 @@ def check_target(url: str, allow_remote: bool = False) -> None:
     loopback address.
 
     Raises:
-        UserError: The URL is not an absolute http or https URL.
+        UserError: The URL is not an absolute http or https URL, or its
+            port is not a number from 0 to 65535.
         RemoteTargetRejected: A resolved address is not loopback.
     """
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+        httpx.URL(url)
+    except (ValueError, httpx.InvalidURL) as exc:
+        raise UserError(f"invalid URL {url!r}: {exc}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UserError(f"invalid URL {url!r}: expected http://HOST[:PORT]/PATH")
     if allow_remote:
@@ -75,7 +83,8 @@ def check_target(url: str, allow_remote: bool = False) -> None:
     # NOTE: httpx resolves the name again when it connects, so a name whose
     # DNS answer changes between the two lookups could still reach another
     # host. IP literals and /etc/hosts names such as localhost are not affected.
-    addresses = resolve_host(parts.hostname, parts.port or 80)
+    default_port = 443 if parts.scheme == "https" else 80
+    addresses = resolve_host(parts.hostname, port or default_port)
     outside = sorted(a for a in addresses if not ipaddress.ip_address(a).is_loopback)
     if outside or not addresses:
         raise RemoteTargetRejected(
@@ -165,6 +174,8 @@ def run_probe(
         RemoteTargetRejected: The URL is not on loopback and `allow_remote`
             is False.
     """
+    if not (math.isfinite(timeout) and timeout > 0):
+        raise UserError(f"--timeout must be a number of seconds above 0, got {timeout}")
     if not 1 <= requests <= MAX_REQUESTS:
         raise UserError(f"--requests must be 1 to {MAX_REQUESTS}, got {requests}")
     if not 1 <= concurrency <= MAX_CONCURRENCY:
@@ -202,10 +213,22 @@ def build_report(
     errors: dict[str, int],
     fallbacks: int,
 ) -> ProbeReport:
-    """Summarize raw probe results; only 2xx responses count as successes."""
+    """Summarize raw probe results; only 2xx responses count as successes.
+
+    Latency covers every response, 2xx or not. It is None when no request
+    got a response.
+    """
     successes = sum(n for code, n in statuses.items() if code.startswith("2"))
     answered = sum(statuses.values())
     ordered = sorted(latencies)
+    latency_ms: dict[str, float | None] = dict.fromkeys(LATENCY_KEYS)
+    if ordered:
+        latency_ms = {
+            "p50": round(percentile(ordered, 0.50), 2),
+            "p95": round(percentile(ordered, 0.95), 2),
+            "p99": round(percentile(ordered, 0.99), 2),
+            "max": round(ordered[-1], 2),
+        }
     return ProbeReport(
         url=url,
         requests=requests,
@@ -216,12 +239,7 @@ def build_report(
         errors=requests - successes,
         status_counts=dict(sorted(statuses.items())),
         error_kinds=dict(sorted(errors.items())),
-        latency_ms={
-            "p50": round(percentile(ordered, 0.50), 2),
-            "p95": round(percentile(ordered, 0.95), 2),
-            "p99": round(percentile(ordered, 0.99), 2),
-            "max": round(ordered[-1], 2) if ordered else 0.0,
-        },
+        latency_ms=latency_ms,
         requests_per_second=round(answered / elapsed, 1) if elapsed > 0 else 0.0,
         fallback_responses=fallbacks,
         fallback_share=round(fallbacks / answered, 4) if answered else 0.0,
@@ -230,7 +248,6 @@ def build_report(
 
 def render_markdown(report: ProbeReport) -> str:
     """Render a probe report as Markdown evidence."""
-    latency = report.latency_ms
     statuses = ", ".join(f"{k}: {v}" for k, v in report.status_counts.items()) or "none"
     kinds = ", ".join(f"{k}: {v}" for k, v in report.error_kinds.items()) or "none"
     lines = [
@@ -243,13 +260,21 @@ def render_markdown(report: ProbeReport) -> str:
         f"- Errors: {report.errors}",
         f"- Status codes: {statuses}",
         f"- Transport errors: {kinds}",
-        f"- Latency p50 / p95 / p99: {latency['p50']} / {latency['p95']} / "
-        f"{latency['p99']} ms (max {latency['max']} ms)",
+        _latency_line(report.latency_ms),
         f"- Requests per second: {report.requests_per_second}",
         f"- X-Fallback: true share: {report.fallback_share:.2%} "
         f"({report.fallback_responses} responses)",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _latency_line(latency: dict[str, float | None]) -> str:
+    if any(latency.get(key) is None for key in LATENCY_KEYS):
+        return "- Latency p50 / p95 / p99: n/a (no responses)"
+    return (
+        f"- Latency p50 / p95 / p99: {latency['p50']} / {latency['p95']} / "
+        f"{latency['p99']} ms (max {latency['max']} ms)"
+    )
 
 
 def write_report(report: ProbeReport, out: Path) -> tuple[Path, Path]:

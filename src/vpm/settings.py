@@ -67,6 +67,11 @@ class Settings(BaseSettings):
         default=None,
         description="SQLAlchemy URL of the store; default: SQLite under .vpm/.",
     )
+    signing_key_dir: str | None = Field(
+        default=None,
+        description="Folder of the Ed25519 signing key (from `vpm prov keygen "
+        "--dir`) that cycles sign with; default DATA_DIR/prov/keys.",
+    )
     workload_id: str | None = Field(
         default=None,
         description="Workload identity of this process, such as a SPIFFE ID, "

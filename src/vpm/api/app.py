@@ -19,6 +19,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vpm import __version__
+from vpm.api.ask import AskPool
 from vpm.api.config import ServiceSettings
 from vpm.api.cycles import CycleFunction, CycleRunner
 from vpm.api.errors import ApiError
@@ -55,6 +56,7 @@ class ServiceState:
     metrics: ServiceMetrics
     runner: CycleRunner
     templates: Jinja2Templates
+    ask_pool: AskPool
 
 
 def create_app(
@@ -77,11 +79,13 @@ def create_app(
         metrics=metrics,
         runner=CycleRunner(metrics, cycle, workers=max(2, len(projects))),
         templates=_templates(),
+        ask_pool=AskPool(settings.ask_workers, settings.ask_queue),
     )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        state.ask_pool.shutdown()
         state.runner.shutdown()
         for project in projects:
             project.close()
@@ -100,7 +104,10 @@ def create_app(
     app.include_router(dashboard.router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     app.add_middleware(
-        ServiceMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes
+        ServiceMiddleware,
+        metrics=metrics,
+        max_body_bytes=settings.max_body_bytes,
+        routes=[*app.router.routes, *routes.router.routes, *dashboard.router.routes],
     )
     if settings.read_auth and settings.token is None:
         log.warning(

@@ -9,17 +9,77 @@ fallback. The endpoint returns 200 even when the engine raises.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from vpm.engines.base import Engine
 
 log = logging.getLogger("vpm")
 
 MAX_FINDINGS = 3
+# Sent as Retry-After with 503 ask-busy. A fixed hint, because how long the
+# running engine calls still take is not known.
+ASK_RETRY_AFTER_SECONDS = 5
+
+Result = TypeVar("Result")
+
+
+class AskBusy(Exception):
+    """Every ask worker is busy and the queue of waiting questions is full."""
+
+
+class AskPool:
+    """The threads that run engine calls of `/api/v1/ask`, and their queue.
+
+    A slow engine then holds only these threads. The sync endpoints, such
+    as `/readyz` and `/api/v1/projects`, and status planning run in
+    AnyIO's default thread pool, which stays free.
+
+    Args:
+        workers: Engine calls that run at once.
+        queue: Calls that may wait for a free worker; `run` raises
+            `AskBusy` for more.
+    """
+
+    def __init__(self, workers: int, queue: int) -> None:
+        self.capacity = workers + queue
+        self.pending = 0
+        self.rejected = 0
+        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="vpm-ask")
+
+    async def run(self, function: Callable[..., Result], *args: Any) -> Result:
+        """Run `function(*args)` in a worker thread and await its result.
+
+        Only the event loop calls this, so `pending` needs no lock.
+
+        Raises:
+            AskBusy: `capacity` calls are already running or waiting.
+        """
+        if self.pending >= self.capacity:
+            self.rejected += 1
+            raise AskBusy
+        self.pending += 1
+        try:
+            future = self._executor.submit(function, *args)
+            return await asyncio.wrap_future(future)
+        finally:
+            self.pending -= 1
+
+    def shutdown(self) -> None:
+        """Drop waiting calls without interrupting running ones.
+
+        Python waits for running worker threads when the process exits, so
+        an engine call without a deadline can delay the exit.
+        """
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
 _WORD = re.compile(r"[A-Za-z0-9_./-]{3,}|[\u3040-\u30ff\u4e00-\u9fff]{2,}")
 
 

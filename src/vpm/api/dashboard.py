@@ -60,7 +60,9 @@ def dashboard(
     context = {
         "projects": list(state.projects),
         "project": served.id,
-        "project_path": str(served.layout.project),
+        "project_path": (
+            str(served.layout.project) if state.settings.expose_paths else None
+        ),
         "has_mermaid": (STATIC_VENDOR / MERMAID_FILE).is_file(),
         "has_token": state.settings.token is not None,
         **project_view(served),

@@ -11,7 +11,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
 from vpm.api.metrics import ServiceMetrics
@@ -26,6 +26,10 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 TRACE_HEADER = "X-Trace-Id"
 TRACE_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# The `method` label keeps these names; any other method is counted as
+# `other`, so a client that invents methods cannot add label values.
+METRIC_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+UNMATCHED_ROUTE = "unmatched"
 
 
 def new_trace_id() -> str:
@@ -33,8 +37,17 @@ def new_trace_id() -> str:
 
 
 def error_body(error: str, detail: Any) -> bytes:
-    """Encode the JSON error body every failed request gets."""
-    return json.dumps({"error": error, "detail": detail}, ensure_ascii=False).encode()
+    """Encode the JSON error body every failed request gets.
+
+    A detail that echoes request input may contain a lone surrogate, which
+    UTF-8 cannot encode. The body is then written with `\\uXXXX` escapes,
+    which is still valid JSON.
+    """
+    body = {"error": error, "detail": detail}
+    try:
+        return json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(body, ensure_ascii=True).encode("ascii")
 
 
 class _BodyTooLarge(Exception):
@@ -48,12 +61,26 @@ class ServiceMiddleware:
         app: The wrapped ASGI app.
         metrics: Where request counts and durations go.
         max_body_bytes: Larger request bodies get 413 before the app reads them.
+        routes: The app's routes. Objects with `path_regex` and `path`
+            (Starlette's `Route` and `Mount`) give the `route` label of
+            requests that never reach the router.
     """
 
-    def __init__(self, app: ASGIApp, metrics: ServiceMetrics, max_body_bytes: int):
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: ServiceMetrics,
+        max_body_bytes: int,
+        routes: Iterable[Any] = (),
+    ):
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        self.route_patterns = [
+            (route.path_regex, route.path)
+            for route in routes
+            if hasattr(route, "path_regex") and hasattr(route, "path")
+        ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -140,12 +167,28 @@ class ServiceMiddleware:
         return _replay([body], receive)
 
     def _record(self, scope: Scope, status: int, seconds: float) -> None:
-        route = scope.get("route")
-        label = getattr(route, "path", None) or "unmatched"
+        route = self._route_label(scope)
+        method = scope["method"] if scope["method"] in METRIC_METHODS else "other"
         self.metrics.requests.labels(
-            route=label, method=scope["method"], status=str(status)
+            route=route, method=method, status=str(status)
         ).inc()
-        self.metrics.request_seconds.labels(route=label).observe(seconds)
+        self.metrics.request_seconds.labels(route=route).observe(seconds)
+
+    def _route_label(self, scope: Scope) -> str:
+        """Return the template of the route whose path the request has.
+
+        The router stores the route it picked in the scope. A request this
+        middleware rejects (400 invalid-trace-id, 413) never reaches the
+        router, so its path is matched here. Only a path that no route
+        has is `unmatched`.
+        """
+        template = getattr(scope.get("route"), "path", None)
+        if template:
+            return template
+        for pattern, template in self.route_patterns:
+            if pattern.match(scope["path"]):
+                return template
+        return UNMATCHED_ROUTE
 
 
 class _Response:

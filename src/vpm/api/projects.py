@@ -17,7 +17,7 @@ from vpm.pipeline import Layout, make_context
 from vpm.roles.planner import PlanInput, plan
 from vpm.settings import Settings, load_settings
 from vpm.sources.files import SKIP_DIRS
-from vpm.store import Store, open_store, read_last_cycle
+from vpm.store import Store, open_store
 from vpm.store.tasks import ensure_tasks_table
 
 log = logging.getLogger("vpm")
@@ -25,6 +25,16 @@ log = logging.getLogger("vpm")
 _UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
 Fingerprint = tuple[tuple[str, int, int], ...]
+
+# The columns of the newest cycle that `vpm status --format json` shows.
+LAST_CYCLE_KEYS = (
+    "id",
+    "trace_id",
+    "started_at",
+    "finished_at",
+    "event_count",
+    "finding_count",
+)
 
 
 @dataclass(frozen=True)
@@ -62,6 +72,25 @@ class ServedProject:
 
     def close(self) -> None:
         self.store.close()
+
+
+def public_path(
+    path: Path | str | None, project: ServedProject, expose: bool
+) -> str | None:
+    """Return how API responses show a server path.
+
+    With `expose` (VPM_API_EXPOSE_PATHS) the path is shown as it is.
+    Otherwise a path inside the project is shown relative to it, and a
+    path outside it, as with `vpm serve --out`, as None, so responses do
+    not reveal the server's folder layout.
+    """
+    if path is None:
+        return None
+    if expose:
+        return str(path)
+    if Path(path).is_relative_to(project.layout.project):
+        return Path(path).relative_to(project.layout.project).as_posix()
+    return None
 
 
 def project_ids(folders: Iterable[Path]) -> list[str]:
@@ -153,8 +182,20 @@ def compute_status(project: ServedProject) -> dict[str, Any]:
     result = plan(
         PlanInput(project=str(layout.project), state_file=project.settings.state_file)
     )
-    last = read_last_cycle(layout.database)
-    return {**result.model_dump(), "last_cycle": last}
+    return {**result.model_dump(), "last_cycle": _last_cycle(project)}
+
+
+def _last_cycle(project: ServedProject) -> dict[str, Any] | None:
+    """Read the newest cycle through the server's open store.
+
+    `read_last_cycle` opens the SQLite file as immutable, so it misses
+    cycles that are still in the write-ahead log of the store this server
+    keeps open, and it cannot read PostgreSQL stores.
+    """
+    row = project.store.last_cycle()
+    if row is None:
+        return None
+    return {key: row[key] for key in LAST_CYCLE_KEYS}
 
 
 def fresh_status(project: ServedProject) -> StatusEntry | None:

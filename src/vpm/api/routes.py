@@ -6,22 +6,34 @@ import asyncio
 import hmac
 import logging
 import os
+import unicodedata
 import uuid
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from vpm.api.ask import answer_question
+from vpm.api.ask import ASK_RETRY_AFTER_SECONDS, AskBusy, answer_question
 from vpm.api.cycles import CycleBusy
 from vpm.api.errors import ApiError
-from vpm.api.projects import ServedProject, cached_status, fresh_status
+from vpm.api.projects import (
+    ServedProject,
+    cached_status,
+    fresh_status,
+    public_path,
+)
 from vpm.errors import VpmError
 from vpm.fsio import write_json_atomic
 from vpm.roles.context import utc_now
@@ -46,10 +58,17 @@ def _check_token(request: Request) -> None:
     if token is None:
         return
     scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    presented_bytes = presented.strip().encode()
     expected = token.get_secret_value().encode()
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        presented.strip().encode(), expected
-    ):
+    # ServiceSettings rejects an empty token. The emptiness checks keep an
+    # empty presented token from matching if one got through anyway.
+    is_valid = (
+        scheme.lower() == "bearer"
+        and bool(presented_bytes)
+        and bool(expected)
+        and hmac.compare_digest(presented_bytes, expected)
+    )
+    if not is_valid:
         log.info(
             "rejected %s %s: missing or wrong bearer token (trace %s)",
             request.method,
@@ -113,11 +132,31 @@ def find_project(request: Request, project_id: str | None) -> ServedProject:
 
 # tasks
 
+
+def reject_control_characters(value: str, allowed: str = "") -> str:
+    """Raise ValueError if `value` contains a control character not in `allowed`.
+
+    Control characters are Unicode category Cc (C0, DEL and C1, NUL
+    included) and lone surrogates (Cs). They would reach the store, the
+    evidence record and the dashboard unchanged.
+    """
+    for position, char in enumerate(value):
+        if char in allowed:
+            continue
+        if unicodedata.category(char) in ("Cc", "Cs"):
+            raise ValueError(
+                f"contains control character U+{ord(char):04X} at position "
+                f"{position}. Remove it."
+            )
+    return value
+
+
 Tag = Annotated[
     str,
     StringConstraints(
         strip_whitespace=True, min_length=1, max_length=40, pattern=r"^[^\s,]+$"
     ),
+    AfterValidator(reject_control_characters),
 ]
 
 
@@ -134,6 +173,17 @@ class TaskRequest(BaseModel):
     priority: Literal["low", "mid", "high"] = "mid"
     tags: list[Tag] = Field(default_factory=list, max_length=20)
 
+    @field_validator("title")
+    @classmethod
+    def _check_title(cls, title: str) -> str:
+        return reject_control_characters(title)
+
+    @field_validator("detail")
+    @classmethod
+    def _check_detail(cls, detail: str) -> str:
+        """Allow tab and newline, and store CRLF line ends as LF."""
+        return reject_control_characters(detail.replace("\r\n", "\n"), "\t\n")
+
 
 class TaskResponse(BaseModel):
     """The stored task, new or the earlier identical one."""
@@ -141,7 +191,11 @@ class TaskResponse(BaseModel):
     id: str
     trace_id: str = Field(description="Trace id of the request that stored it.")
     duplicate: bool = Field(description="True when an identical task was stored.")
-    evidence: str | None = Field(description="Path of the task's evidence record.")
+    evidence: str | None = Field(
+        description="Path of the task's evidence record, relative to the "
+        "project; null when it lies outside the project, unless "
+        "VPM_API_EXPOSE_PATHS is true."
+    )
     task: dict[str, Any]
 
 
@@ -192,17 +246,12 @@ def submit_task(body: TaskRequest, request: Request) -> JSONResponse:
         id=stored["id"],
         trace_id=stored["trace_id"],
         duplicate=not created,
-        evidence=_relative_path(stored.get("evidence"), project),
+        evidence=public_path(
+            stored.get("evidence"), project, state.settings.expose_paths
+        ),
         task=_public_task(stored),
     )
     return JSONResponse(payload.model_dump(), status_code=201 if created else 200)
-
-
-def _relative_path(path: str | None, project: ServedProject) -> str | None:
-    """Show a path relative to the project when it lies inside it."""
-    if path is None or not Path(path).is_relative_to(project.layout.project):
-        return path
-    return Path(path).relative_to(project.layout.project).as_posix()
 
 
 def _evidence_record(task: dict[str, Any]) -> dict[str, Any]:
@@ -230,18 +279,17 @@ def get_tasks(
 
 @router.get("/api/v1/projects", dependencies=[ReadAuth])
 def get_projects(request: Request) -> dict[str, Any]:
-    """List the served projects."""
-    projects = service(request).projects.values()
-    return {
-        "projects": [
-            {
-                "id": p.id,
-                "path": str(p.layout.project),
-                "reports": str(p.layout.reports_dir),
-            }
-            for p in projects
-        ]
-    }
+    """List the served projects; absolute paths only with VPM_API_EXPOSE_PATHS."""
+    state = service(request)
+    expose = state.settings.expose_paths
+    listed = []
+    for project in state.projects.values():
+        entry: dict[str, Any] = {"id": project.id}
+        if expose:
+            entry["path"] = str(project.layout.project)
+        entry["reports"] = public_path(project.layout.reports_dir, project, expose)
+        listed.append(entry)
+    return {"projects": listed}
 
 
 @router.get("/api/v1/status", dependencies=[ReadAuth])
@@ -286,12 +334,15 @@ async def start_cycle(
             f"A cycle of project {served.id} is already running (trace "
             f"{busy.run.get('trace_id')}); retry when it has finished.",
         ) from busy
+    expose = service(request).settings.expose_paths
     if wait:
         finished = await asyncio.wrap_future(future)
-        return JSONResponse(finished, status_code=200)
+        return JSONResponse(_public_run(finished, served, expose), status_code=200)
     location = f"/api/v1/cycle?project={served.id}"
     return JSONResponse(
-        runner.latest(served.id), status_code=202, headers={"Location": location}
+        _public_run(runner.latest(served.id), served, expose),
+        status_code=202,
+        headers={"Location": location},
     )
 
 
@@ -306,7 +357,16 @@ def get_cycle(request: Request, project: ProjectQuery = None) -> dict[str, Any]:
             "no-cycle-run",
             f"No cycle of {served.id} was started by this server yet.",
         )
-    return run
+    return _public_run(run, served, service(request).settings.expose_paths)
+
+
+def _public_run(
+    run: dict[str, Any] | None, project: ServedProject, expose: bool
+) -> dict[str, Any] | None:
+    """Return the run with its report path as `public_path` shows it."""
+    if run is None or run.get("report") is None:
+        return run
+    return {**run, "report": public_path(run["report"], project, expose)}
 
 
 # ask
@@ -315,24 +375,53 @@ def get_cycle(request: Request, project: ProjectQuery = None) -> dict[str, Any]:
 @router.get("/api/v1/ask", dependencies=[ReadAuth])
 async def ask(
     request: Request,
-    msg: Annotated[str, Query(min_length=1, max_length=MAX_QUESTION_CHARS)],
+    msg: Annotated[
+        str,
+        StringConstraints(
+            strip_whitespace=True, min_length=1, max_length=MAX_QUESTION_CHARS
+        ),
+        Query(description="The question; surrounding whitespace is stripped."),
+    ],
     project: ProjectQuery = None,
 ) -> JSONResponse:
-    """Answer a question about a project through its engine; always 200.
+    """Answer a question about a project through its engine.
 
-    Headers: `X-Fallback` (true when the engine fell back or failed),
-    `X-Dur-Ms` (engine time) and `X-Trace-Id`.
+    Returns 200 even when the engine fails, and 503 `ask-busy` when every
+    ask worker is busy and the queue is full. Headers: `X-Fallback` (true
+    when the engine fell back or failed), `X-Dur-Ms` (engine time) and
+    `X-Trace-Id`.
     """
     served = find_project(request, project)
+    state = service(request)
     entry = fresh_status(served)
     if entry is not None:
         status = entry.payload
     else:
         status, _body = await run_in_threadpool(cached_status, served)
-    answer = await run_in_threadpool(answer_question, msg, status, served.engine)
-    service(request).metrics.record_engine_run(
-        answer.engine, answer.fallback, answer.reason
-    )
+    try:
+        answer = await state.ask_pool.run(answer_question, msg, status, served.engine)
+    except AskBusy as busy:
+        rejected = state.ask_pool.rejected
+        # The first rejection and every 100th are logged, so a flood of
+        # questions cannot flood the log. /metrics counts every 503.
+        if rejected == 1 or rejected % 100 == 0:
+            log.warning(
+                "rejected a question to %s with 503 ask-busy: %d ask calls "
+                "running or waiting, %d rejected so far (trace %s)",
+                served.id,
+                state.ask_pool.pending,
+                rejected,
+                trace_id_of(request),
+            )
+        raise ApiError(
+            503,
+            "ask-busy",
+            "Every ask worker is busy and the queue is full. Retry after "
+            f"{ASK_RETRY_AFTER_SECONDS} s, or raise VPM_API_ASK_WORKERS or "
+            "VPM_API_ASK_QUEUE.",
+            headers={"Retry-After": str(ASK_RETRY_AFTER_SECONDS)},
+        ) from busy
+    state.metrics.record_engine_run(answer.engine, answer.fallback, answer.reason)
     trace_id = trace_id_of(request)
     body = {
         "project": served.id,
@@ -362,19 +451,28 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz", responses={503: {"description": "A check failed."}})
 def readyz(request: Request) -> JSONResponse:
     """Check that every store responds and every project folder is readable."""
-    checks = {p.id: _readiness(p) for p in service(request).projects.values()}
+    projects = service(request).projects
+    checks = {p.id: _readiness(p) for p in projects.values()}
     ready = all(check["ready"] for check in checks.values())
     if not ready:
-        log.warning("not ready: %s", checks)
+        for project_id, check in checks.items():
+            if not check["ready"]:
+                log.warning(
+                    "project %s (%s) not ready: %s",
+                    project_id,
+                    projects[project_id].layout.project,
+                    "; ".join(check["problems"]),
+                )
         return JSONResponse({"error": "not-ready", "detail": checks}, status_code=503)
     return JSONResponse({"status": "ready", "projects": checks})
 
 
 def _readiness(project: ServedProject) -> dict[str, Any]:
+    """Check one project. Problems name no server path, because /readyz is open."""
     problems = []
     root = project.layout.project
     if not root.is_dir() or not os.access(root, os.R_OK | os.X_OK):
-        problems.append(f"project folder {root} is not readable")
+        problems.append("project folder is not readable")
     try:
         with project.store.engine.connect() as conn:
             conn.execute(text("SELECT 1"))

@@ -9,7 +9,7 @@ from pathlib import Path
 import uvicorn
 
 from vpm.api.app import create_app
-from vpm.api.config import ServiceSettings
+from vpm.api.config import load_service_settings
 from vpm.api.projects import open_projects
 
 log = logging.getLogger("vpm")
@@ -19,10 +19,11 @@ def serve(folders: list[Path], host: str, port: int, out: Path | None = None) ->
     """Serve the projects in `folders` until the process is stopped.
 
     Raises:
+        UserError: A `VPM_API_*` variable is invalid, e.g. an empty token.
         ProjectNotFound: A folder does not exist.
         StoreError: A project's store cannot be opened.
     """
-    settings = ServiceSettings()
+    settings = load_service_settings()
     projects = open_projects(folders, out)
     if settings.token is None and not is_loopback_host(host):
         log.warning(

@@ -344,8 +344,8 @@ def _print_key(info: KeyInfo, output_format: OutputFormat, signing_dir: Path) ->
         )
     if info.private_key_path.parent != signing_dir:
         typer.echo(
-            f"Cycles sign only with {signing_dir / info.private_key_path.name}, "
-            "so this key signs no record until it is placed there."
+            f"Cycles sign with {signing_dir / info.private_key_path.name} unless "
+            f"VPM_SIGNING_KEY_DIR={info.private_key_path.parent} is set."
         )
 
 

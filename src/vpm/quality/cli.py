@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from vpm.engines.base import Engine
-from vpm.engines.llm import engine_for
+from vpm.engines.select import engine_for
 from vpm.errors import UserError, VpmError
 from vpm.model import ChatMessage, EngineRun, Problem, SessionDigest
 from vpm.pipeline import Layout

@@ -43,7 +43,10 @@ def record_provenance(
     """
     try:
         cycle = build_cycle_provenance(inp, ctx, outputs, finished)
-        signer = load_signer(default_key_dir(ctx.data_dir))
+        key_dir = ctx.settings.signing_key_dir
+        signer = load_signer(
+            Path(key_dir).expanduser() if key_dir else default_key_dir(ctx.data_dir)
+        )
         records = record_cycle(ledger_dir(ctx.data_dir), cycle, signer)
     except (VpmError, ValueError, OSError) as exc:
         log.error("provenance for trace %s was not recorded: %s", ctx.trace_id, exc)

@@ -301,10 +301,13 @@ def read_last_cycle(database: Path) -> dict[str, Any] | None:
 
     if not database.is_file():
         return None
-    # immutable=1 reads without the -shm and -wal files a WAL database
-    # otherwise needs, so status works on a read-only project and leaves
-    # nothing behind; a cycle committing at that moment may go unseen.
-    uri = f"file:{database}?mode=ro&immutable=1"
+    # With no -wal file every commit is in the database file, and
+    # immutable=1 reads it without creating the -shm and -wal files, so
+    # status leaves nothing behind and works on a read-only project. A -wal
+    # file means a process (such as `vpm serve`) has commits there, which
+    # only a normal read-only open sees.
+    wal = database.with_name(database.name + "-wal")
+    uri = f"file:{database}?mode=ro" + ("" if wal.exists() else "&immutable=1")
     try:
         with sqlite3.connect(uri, uri=True) as conn:
             row = conn.execute(
