@@ -463,3 +463,20 @@ def test_rescan_sees_change_that_kept_size_and_mtime(example: Path):
 
     assert quiet.noop is True
     assert rescanned.event_counts == {"evidence": 1}
+
+
+def test_cycle_signs_with_key_outside_project(example: Path, tmp_path: Path):
+    from vpm.prov import generate_key, ledger_path, read_records
+    from vpm.settings import load_settings
+
+    key_dir = tmp_path / "keys"
+    info = generate_key(key_dir)
+    settings = load_settings(example).model_copy(
+        update={"signing_key_dir": str(key_dir)}
+    )
+
+    run_cycle(example, settings=settings)
+
+    records = [record for _line, record in read_records(ledger_path(example / ".vpm"))]
+    assert records
+    assert all(record.key_id == info.key_id for record in records)

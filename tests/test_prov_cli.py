@@ -98,7 +98,7 @@ def test_keygen_dir_outside_project(project: Path, tmp_path: Path) -> None:
 
     assert result.exit_code == 0
     assert (outside / "signing.key").is_file()
-    assert "Cycles sign only with" in result.stdout
+    assert f"VPM_SIGNING_KEY_DIR={outside}" in result.stdout
     assert not (project / ".vpm").exists()
 
 
