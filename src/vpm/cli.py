@@ -10,9 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,7 +17,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from vpm.errors import UserError, VpmError
+from vpm.clitools import FormatOption, OutputFormat, err_console, user_errors
+from vpm.errors import UserError
 from vpm.model import Finding
 from vpm.pipeline import Layout, check_setting_paths, run_cycle
 from vpm.roles.planner import PlanInput, PlanOutput, plan
@@ -35,14 +33,8 @@ app = typer.Typer(
     help="Steer a project by its state document: C, G, the gap δ and the next move.",
 )
 console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 SEVERITY_STYLE = {"error": "red", "warning": "yellow", "info": "cyan"}
-
-
-class OutputFormat(StrEnum):
-    text = "text"
-    json = "json"
 
 
 ProjectArg = Annotated[
@@ -54,22 +46,6 @@ OutOption = Annotated[
         "--out", help="Write outputs under this folder instead of the project."
     ),
 ]
-FormatOption = Annotated[
-    OutputFormat, typer.Option("--format", help="Output format: text or json.")
-]
-
-
-@contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn vpm errors into one line on stderr and a non-zero exit."""
-    try:
-        yield
-    except UserError as exc:
-        err_console.print(f"Error: {escape(str(exc))}")
-        raise typer.Exit(2) from exc
-    except VpmError as exc:
-        err_console.print(f"Error: {escape(str(exc))}")
-        raise typer.Exit(1) from exc
 
 
 @app.callback()

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from vpm.clitools import user_errors
 from vpm.egspace.index import (
     build_index,
     embedder_for_index,
@@ -87,7 +88,7 @@ def index_command(
     Items come from the last cycle's events; before the first cycle the
     project is scanned read-only. Example: vpm egspace index . --embedder lexical
     """
-    with _errors():
+    with user_errors():
         layout = Layout.for_project(project, out)
         settings = load_settings(layout.project)
         result = build_index(
@@ -137,7 +138,7 @@ def report_command(
     output_format: FormatOption = OutputFormat.text,
 ) -> None:
     """Print and write C, G, δ, the movers and δ over time (reports/vpm/egspace.*)."""
-    with _errors():
+    with user_errors():
         layout = Layout.for_project(project, out)
         settings = load_settings(layout.project)
         _require_index(layout, settings)
@@ -164,7 +165,7 @@ def search_command(
     output_format: FormatOption = OutputFormat.text,
 ) -> None:
     """Print the indexed items nearest to TEXT, nearest first."""
-    with _errors():
+    with user_errors():
         layout = Layout.for_project(project, out)
         settings = load_settings(layout.project)
         _require_index(layout, settings)
@@ -190,12 +191,6 @@ def search_command(
             f"{row['distance']:.3f}  {escape(row['location'])}  "
             f"[dim]{escape(row['preview'][:100])}[/dim]"
         )
-
-
-def _errors():
-    from vpm.cli import user_errors
-
-    return user_errors()
 
 
 def _require_index(layout: Layout, settings: Any) -> None:

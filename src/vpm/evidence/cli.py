@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -20,7 +18,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from vpm.errors import UserError, VpmError
+from vpm.clitools import user_errors
+from vpm.errors import UserError
 from vpm.evidence.body import read_body
 from vpm.evidence.counts import count_noun, days_and_hours
 from vpm.evidence.dod import DodCheck, check_dod, read_policy
@@ -37,7 +36,6 @@ from vpm.evidence.trials import (
 from vpm.state.lint import FREEZE_FILE
 
 console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 evidence_app = typer.Typer(
     add_completion=False,
@@ -101,19 +99,6 @@ BodyArg = Annotated[
         show_default=False,
     ),
 ]
-
-
-@contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn vpm errors into one `Error:` line on stderr and exit status 2 or 1."""
-    try:
-        yield
-    except UserError as exc:
-        err_console.print(f"Error: {escape(str(exc))}")
-        raise typer.Exit(2) from exc
-    except VpmError as exc:
-        err_console.print(f"Error: {escape(str(exc))}")
-        raise typer.Exit(1) from exc
 
 
 def _body_source(option: str | None, argument: str | None) -> str:

@@ -11,9 +11,6 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,9 +18,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from vpm.clitools import FormatOption, OutputFormat, err_console, user_errors
 from vpm.engines.base import Engine
 from vpm.engines.select import engine_for
-from vpm.errors import UserError, VpmError
+from vpm.errors import UserError
 from vpm.model import ChatMessage, EngineRun, Problem, SessionDigest
 from vpm.pipeline import Layout
 from vpm.quality.digest import RecordingEngine, digest_messages, digest_turns
@@ -37,32 +35,6 @@ DEFAULT_SET = Path("examples") / "quality" / "set.jsonl"
 STDIN = "-"
 
 console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-class OutputFormat(StrEnum):
-    """Output format of a reporting command."""
-
-    text = "text"
-    json = "json"
-
-
-FormatOption = Annotated[
-    OutputFormat, typer.Option("--format", help="Output format: text or json.")
-]
-
-
-@contextmanager
-def _user_errors() -> Iterator[None]:
-    """Turn vpm errors into one line on stderr: exit 2 for user errors, else 1."""
-    try:
-        yield
-    except UserError as exc:
-        err_console.print(f"Error: {escape(str(exc))}")
-        raise typer.Exit(2) from exc
-    except VpmError as exc:
-        err_console.print(f"Error: {escape(str(exc))}")
-        raise typer.Exit(1) from exc
 
 
 def summarize(
@@ -91,7 +63,7 @@ def summarize(
 
     Example: vpm summarize logs/chat/2026-11-19.jsonl --format json
     """
-    with _user_errors():
+    with user_errors():
         settings = load_settings(Path.cwd())
         engine = engine_for(settings)
         data = _read_bytes(source)
@@ -318,7 +290,7 @@ def quality(
 
     Example: vpm quality . --min-rouge-l 0.3
     """
-    with _user_errors():
+    with user_errors():
         layout = Layout.for_project(project, out)
         set_path = reference_set or layout.project / DEFAULT_SET
         text, problems = decode_lines(_read_set(set_path), str(set_path))
