@@ -218,3 +218,14 @@ def test_long_front_matter_is_read_to_its_end():
 
     assert len(doc.exit_criteria) == 300
     assert doc.problems == []
+
+
+def test_repeated_front_matter_key_is_reported():
+    text = "---\nphase: Phase 2\nphase: Phase 7\n---\n## Goal\n- g\n"
+
+    doc = parse_state(text, "s.md")
+
+    assert doc.phase == "Phase 7"
+    assert doc.front.line_of("phase") == 3
+    assert doc.problems[0].line == 3
+    assert "repeats line 2" in doc.problems[0].message

@@ -195,7 +195,7 @@ def _parse_block(lines: list[str], block: _Block, path: str) -> FrontMatter:
         )
         return result
     result.values = {str(k): _plain(v) for k, v in data.items()}
-    _record_key_lines(lines, block.body_start, last_yaml, result)
+    _record_key_lines(lines, block.body_start, last_yaml, result, path)
     return result
 
 
@@ -251,14 +251,26 @@ def _parse_bold(lines: list[str], block: _Block, result: FrontMatter) -> None:
 
 
 def _record_key_lines(
-    lines: list[str], start: int, end: int, result: FrontMatter
+    lines: list[str], start: int, end: int, result: FrontMatter, path: str
 ) -> None:
+    """Remember each key's line; YAML keeps the last of repeated keys."""
     for number in range(start, end + 1):
         if number - 1 >= len(lines):
             break
         match = KEY_LINE.match(lines[number - 1])
-        if match:
-            result.key_lines.setdefault(match.group(1), number)
+        if not match:
+            continue
+        key = match.group(1)
+        if key in result.key_lines:
+            result.problems.append(
+                Problem(
+                    path=path,
+                    line=number,
+                    message=f"key '{key}' repeats line {result.key_lines[key]}; "
+                    "the value on this line is used",
+                )
+            )
+        result.key_lines[key] = number
 
 
 def _plain(value: Any) -> Any:
