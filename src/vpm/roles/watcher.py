@@ -20,6 +20,7 @@ from vpm.sources import git
 from vpm.sources.chat import read_chat_file
 from vpm.sources.files import (
     FileStat,
+    decode_utf8,
     iter_files,
     iter_globs,
     sha256_bytes,
@@ -176,18 +177,9 @@ def _file_event(
     is_text = b"\x00" not in data[:8192]
     text = ""
     if is_text:
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            line = data[: exc.start].count(b"\n") + 1
-            problems.append(
-                Problem(
-                    path=rel,
-                    line=line,
-                    message="not valid UTF-8; read with undecodable bytes replaced",
-                )
-            )
-            text = data.decode("utf-8-sig", errors="replace")
+        text, problem = decode_utf8(data, rel)
+        if problem is not None:
+            problems.append(problem)
     else:
         problems.append(
             Problem(path=rel, message="binary file; its contents were not read")

@@ -8,6 +8,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from vpm.model import Problem
+
 # Folders that never hold project input: vpm's own outputs, VCS and tool
 # caches. `reports/vpm` is where vpm writes its reports by default.
 SKIP_DIRS = {".git", ".vpm", ".venv", "node_modules", "__pycache__", ".hg"}
@@ -85,3 +87,21 @@ def stat_changed(path: Path, previous: FileStat | None) -> tuple[bool, os.stat_r
     return (
         info.st_mtime_ns != previous.mtime_ns or info.st_size != previous.size
     ), info
+
+
+def decode_utf8(data: bytes, rel: str) -> tuple[str, Problem | None]:
+    """Decode UTF-8 (a BOM allowed); replace bad bytes and name the first one.
+
+    Returns the text and, when some bytes were invalid, a problem giving the
+    line of the first of them, so the rest of the file can still be used.
+    """
+    try:
+        return data.decode("utf-8-sig"), None
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        problem = Problem(
+            path=rel,
+            line=line,
+            message="not valid UTF-8; undecodable bytes were replaced",
+        )
+        return data.decode("utf-8-sig", errors="replace"), problem

@@ -12,6 +12,7 @@ from typing import Any
 
 from vpm.errors import StateNotFound
 from vpm.model import Problem
+from vpm.sources.files import decode_utf8
 from vpm.state import markers as m
 from vpm.state.citations import Citation, find_citations
 from vpm.state.frontmatter import FrontMatter, read_front_matter
@@ -176,21 +177,10 @@ def read_state(path: Path, rel: str) -> StateDocument:
         raise StateNotFound(
             f"cannot read the state document {rel}: {exc.strerror}"
         ) from exc
-    problems: list[Problem] = []
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        problems.append(
-            Problem(
-                path=rel,
-                line=line,
-                message="not valid UTF-8; undecodable bytes were replaced",
-            )
-        )
-        text = raw.decode("utf-8-sig", errors="replace")
+    text, problem = decode_utf8(raw, rel)
     document = parse_state(text, rel)
-    document.problems[:0] = problems
+    if problem is not None:
+        document.problems.insert(0, problem)
     return document
 
 
