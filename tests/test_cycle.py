@@ -413,7 +413,7 @@ def test_unreadable_report_is_a_problem_not_a_crash(example: Path, monkeypatch):
 
 def test_cycle_killed_after_commit_is_completed_next_run(example: Path, monkeypatch):
     def die(*_args, **_kwargs):
-        raise KeyboardInterrupt  # stands in for a kill right after the commit
+        raise KeyboardInterrupt  # simulates a kill right after the commit
 
     monkeypatch.setattr("vpm.roles.archivist.record_provenance", die)
     with pytest.raises(KeyboardInterrupt):

@@ -1,7 +1,7 @@
 """The exceptions vpm raises.
 
 ``VpmError`` is the root. ``UserError`` and its subclasses mean the input or
-the command line is wrong and the user can fix it; the CLI prints their
+the command line is wrong and the user can fix it. The CLI prints their
 message and exits with status 2. Every other ``VpmError`` is a run-time
 failure (a store that cannot be opened, a write that failed) and exits 1.
 """

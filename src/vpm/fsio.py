@@ -18,7 +18,7 @@ DATA_DIR_IGNORE = (
 def ensure_data_dir(path: Path) -> Path:
     """Create vpm's data folder with a `.gitignore` that excludes all of it.
 
-    The folder holds the database and, once `vpm prov keygen` has run, the
+    The folder contains the database and, once `vpm prov keygen` has run, the
     private signing key, so a plain `git add -A` in the project must not
     pick it up.
     """
@@ -73,7 +73,7 @@ def _umask() -> int:
     """Read the process umask without changing it.
 
     `os.umask` can only read the mask by setting it, which would briefly
-    change it for other threads, so Linux's /proc is read instead; other
+    change it for other threads, so Linux's /proc is read instead. Other
     systems get the common default 022.
     """
     try:

@@ -69,7 +69,7 @@ class Extractions(BaseModel):
 
 
 class EngineRun(BaseModel):
-    """Which engine produced an output, and whether it fell back."""
+    """Record of the engine that produced an output and whether it fell back."""
 
     engine: str = Field(description="Engine name, e.g. 'offline' or 'llm:MODEL'.")
     fallback: bool = Field(default=False, description="True if the LLM failed.")

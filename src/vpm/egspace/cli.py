@@ -83,7 +83,7 @@ def index_command(
     ] = False,
     output_format: FormatOption = OutputFormat.text,
 ) -> None:
-    """Embed every item the watcher knows and the goal G; only changes are embedded.
+    """Embed every item the watcher recorded, and the goal G. Only changes are embedded.
 
     Items come from the last cycle's events; before the first cycle the
     project is scanned read-only. Example: vpm egspace index . --embedder lexical

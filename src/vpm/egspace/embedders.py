@@ -23,7 +23,7 @@ EMBEDDER_NAMES = ("lexical", "neural")
 
 
 class Embedder(Protocol):
-    """What the index needs from an embedder."""
+    """Interface the index requires of an embedder."""
 
     name: str
     dim: int

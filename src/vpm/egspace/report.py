@@ -139,7 +139,7 @@ def load_space(
 
 
 def defines_goal(item: SpaceItem, goals: list[GoalLine]) -> bool:
-    """Tell whether `item` is a state section that holds a line of G.
+    """Tell whether `item` is a state section that contains a line of G.
 
     Such a section is where the goal is written down, not a step toward
     it, so it is left out of the movers.

@@ -1,4 +1,4 @@
-"""Where EG-Space vectors live: one interface, SQLite or PostgreSQL behind it.
+"""Storage of EG-Space vectors: one interface, SQLite or PostgreSQL behind it.
 
 SQLite is the default (`DATA_DIR/egspace.db`). Vectors are float32 BLOBs in
 `egspace_items`. When the `sqlite-vec` extension can be loaded, a `vec0`

@@ -11,7 +11,7 @@ class Engine(Protocol):
     """Turns text into summaries and extractions.
 
     Implementations never raise on content: an engine that cannot do its
-    job returns the offline engine's answer and says so in the `EngineRun`.
+    job returns the offline engine's output and records that in the `EngineRun`.
     """
 
     name: str

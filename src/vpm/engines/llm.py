@@ -405,7 +405,7 @@ def _call_with_deadline(call: Callable[[], T], seconds: float, name: str) -> T:
         # NOTE: the abandoned request goes on in its thread and keeps its
         # connection until _limit_body_time stops reading the body or the
         # server closes. A server that sends its headers one byte at a time
-        # holds the thread until it stops or pauses for longer than the
+        # keeps the thread busy until it stops or pauses for longer than the
         # per-read timeout. The server may still bill the tokens it generates.
         log.info("%s: no reply within %.1f s; request abandoned", name, seconds)
         raise LlmFailure("timeout")

@@ -78,9 +78,9 @@ def archive(inp: ArchiveInput, ctx: RoleContext) -> ArchiveOutput:
     finished_at = ctx.clock()
     finished = finished_at.isoformat()
     report = _report(inp, outputs, finished, problems, ctx)
-    # The store commits first: a cycle killed before the commit leaves no
-    # trace and is redone in full; one killed after it is completed by
-    # `repair_outputs` on the next run, so memory never gets duplicates.
+    # The store commits first. A cycle killed before the commit leaves no
+    # trace and is redone in full. One killed after it is completed by
+    # `repair_outputs` on the next run, so memory gets no duplicates.
     cycle_id = ctx.store.record_cycle(
         trace_id=ctx.trace_id,
         started_at=inp.started_at,

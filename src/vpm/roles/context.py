@@ -1,4 +1,4 @@
-"""What every role receives besides its input message."""
+"""Shared services that every role receives besides its input message."""
 
 from __future__ import annotations
 

@@ -205,7 +205,7 @@ def _unverified(
     if claim.subject in cited_subjects:
         return None
     if claim.says_evidence:
-        message = "The claim says evidence exists but cites no file."
+        message = "The claim states that evidence exists but cites no file."
     elif claim.subject and claim.form in ("block", "line"):
         message = f"{claim.subject} is marked done but cites no evidence."
     else:
@@ -382,12 +382,11 @@ def decide_next_move(
 ) -> NextMove:
     """Choose the next move by the first rule that applies.
 
-    Rules, in order: contradicted claims, then claims without evidence, then
-    the deploy freeze, then trials past their time box, then
-    self-contradictions of the state document, then a growing distance to
-    the goal in EG-Space, then a reached goal, then the
-    first unmet exit criterion, then the first started item, then the first
-    priority task. Within a rule the finding
+    The rules are checked in this order: contradicted claims, claims
+    without evidence, the deploy freeze, trials past their time box and
+    self-contradictions of the state document. Then come a growing distance
+    to the goal in EG-Space, a reached goal, the first unmet exit criterion,
+    the first started item and the first priority task. Within a rule the finding
     with the lowest line wins; errors come before warnings.
     """
     for rule, kinds, template in RULES:

@@ -66,8 +66,8 @@ def read_front_matter(lines: list[str], path: str) -> FrontMatter:
     """Find the declaration block in `lines` and parse it.
 
     Returns an empty `FrontMatter` (form "none") when the document has no
-    declaration; problems in a declaration that exists are reported, and
-    the keys that can still be read are kept.
+    declaration. Problems in a declaration are reported, and the keys that
+    can still be read are kept.
     """
     for finder in (_dashed_block, _bare_block, _fenced_block, _bold_block):
         block = finder(lines)
@@ -118,7 +118,7 @@ def _bare_block(lines: list[str]) -> _Block | None:
 
 
 def _fenced_block(lines: list[str]) -> _Block | None:
-    """A ```yaml fence at the top or under a declaration heading."""
+    """Find a ```yaml fence at the top or under a declaration heading."""
     first = _first_content_line(lines)
     for index, line in enumerate(lines[:SCAN_LINES]):
         if not FENCE_YAML.match(line.strip()):

@@ -207,7 +207,7 @@ def _words(text: str) -> set[str]:
 
 
 def find_stale_goal_heading(doc: StateDocument) -> list[Finding]:
-    """A goal heading that names an earlier phase than the declared one."""
+    """Find goal headings that name an earlier phase than the declared one."""
     declared = _phase_key(doc.phase)
     if declared is None or not declared.startswith("P"):
         return []

@@ -65,7 +65,7 @@ class Claim:
         line: Line of the claim (a heading or a list item).
         status: "done", "started" or "open".
         citations: Evidence the claim cites.
-        says_evidence: The text says evidence exists ("証跡あり").
+        says_evidence: The text claims that evidence exists ("証跡あり").
         form: "block" (heading with a Status line), "line" or "checkbox".
         status_line: Line of the Status entry of a block, if any.
     """

@@ -305,7 +305,7 @@ def read_last_cycle(database: Path) -> dict[str, Any] | None:
     # immutable=1 reads it without creating the -shm and -wal files, so
     # status leaves nothing behind and works on a read-only project. A -wal
     # file means a process (such as `vpm serve`) has commits there, which
-    # only a normal read-only open sees.
+    # only a normal read-only open reads.
     wal = database.with_name(database.name + "-wal")
     uri = f"file:{database}?mode=ro" + ("" if wal.exists() else "&immutable=1")
     try:
