@@ -7,9 +7,15 @@ another reason is a `GitFailed`, a run-time failure.
 
 from __future__ import annotations
 
-from pydantic import ValidationError
+import json
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from vpm.errors import UserError, VpmError
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class NotAGitRepository(UserError):
@@ -66,3 +72,23 @@ def first_problem(exc: Exception) -> str:
         extra = f", and {more} more problem{'s' if more != 1 else ''}" if more else ""
         return f"{where}: {error['msg']}{extra}"
     return " ".join(str(exc).split())
+
+
+def read_json_model(
+    path: Path, model: type[ModelT], error: type[UserError], kind: str
+) -> ModelT:
+    """Read a JSON book of vpm's data folder; an absent file is an empty book.
+
+    Raises:
+        error: The file is not valid JSON or not in the model's shape; the
+            message names the file and its first problem.
+    """
+    if not path.is_file():
+        return model()
+    try:
+        return model.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, UnicodeDecodeError, ValidationError) as exc:
+        raise error(
+            f"{path} is not a valid {kind} file ({first_problem(exc)}); fix "
+            "or move it aside."
+        ) from exc

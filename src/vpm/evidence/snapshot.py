@@ -15,18 +15,17 @@ What earlier snapshots covered is kept in `DATA_DIR/snapshots.json`.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from vpm.errors import PathOutsideProject, UserError
 from vpm.evidence import git
 from vpm.evidence.counts import count_noun
-from vpm.evidence.errors import NotAGitRepository, SnapshotError, first_problem
+from vpm.evidence.errors import NotAGitRepository, SnapshotError, read_json_model
 from vpm.evidence.worktree import differences_from_head
 from vpm.fsio import write_json_atomic, write_text_atomic
 from vpm.prov import (
@@ -187,15 +186,7 @@ def read_snapshots(path: Path) -> SnapshotBook:
     Raises:
         SnapshotError: The file is not valid JSON or not in the expected shape.
     """
-    if not path.is_file():
-        return SnapshotBook()
-    try:
-        return SnapshotBook.model_validate(json.loads(path.read_text(encoding="utf-8")))
-    except (json.JSONDecodeError, UnicodeDecodeError, ValidationError) as exc:
-        raise SnapshotError(
-            f"{path} is not a valid snapshots file ({first_problem(exc)}); fix or "
-            "move it aside."
-        ) from exc
+    return read_json_model(path, SnapshotBook, SnapshotError, "snapshots")
 
 
 def _new_milestones(

@@ -13,17 +13,16 @@ close; anything the team wrote below it is kept.
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from vpm.evidence import git
 from vpm.evidence.counts import count_noun, days_and_hours
-from vpm.evidence.errors import TrialError, first_problem
+from vpm.evidence.errors import TrialError, read_json_model
 from vpm.fsio import write_json_atomic, write_text_atomic
 from vpm.model import Finding
 from vpm.state.evidence import resolve_citation
@@ -111,15 +110,7 @@ def read_book(path: Path) -> TrialBook:
     Raises:
         TrialError: The file is not valid JSON or not in the expected shape.
     """
-    if not path.is_file():
-        return TrialBook()
-    try:
-        return TrialBook.model_validate(json.loads(path.read_text(encoding="utf-8")))
-    except (json.JSONDecodeError, UnicodeDecodeError, ValidationError) as exc:
-        raise TrialError(
-            f"{path} is not a valid trials file ({first_problem(exc)}); fix or "
-            "move it aside."
-        ) from exc
+    return read_json_model(path, TrialBook, TrialError, "trials")
 
 
 def start_trial(
